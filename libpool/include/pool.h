@@ -1,0 +1,164 @@
+/*
+** pool.h -- libpool: a size-class pool allocator with thread caches,
+** first-class heaps, O(1) ownership and always-on statistics.
+**
+** Every function is thread-safe unless it says otherwise.  Failures return
+** NULL (or -1) and set errno: ENOMEM for sizes that cannot be met (never a
+** wrapped size), EINVAL for bad arguments.
+*/
+#ifndef POOL_H
+#define POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define POOL_API __attribute__((visibility("default")))
+#define POOL_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define POOL_API
+#define POOL_MALLOC_ATTR
+#endif
+
+#define POOL_VERSION "0.1.0"
+
+/* Number of size classes; classes[i].size of the stats gives each one. */
+#define POOL_NCLASSES 48
+/* Largest block served from size-classed pages; above it blocks are mmap'd. */
+#define POOL_MAX_CLASS_SIZE ((size_t)128 * 1024)
+/* Every block is aligned to this. */
+#define POOL_MIN_ALIGN 16
+
+/* ---- process allocator: one implicit heap per thread ---- */
+POOL_API POOL_MALLOC_ATTR void *pool_malloc(size_t n);
+POOL_API POOL_MALLOC_ATTR void *pool_calloc(size_t count, size_t n);
+POOL_API void *pool_realloc(void *p, size_t n);
+POOL_API void pool_free(void *p);
+/* Sized free: `n` must be the size passed when `p` was allocated (or any
+** size of the same class).  Skips the size-class lookup. */
+POOL_API void pool_free_sized(void *p, size_t n);
+/* Any power-of-two alignment; `n` need not be a multiple of `align`. */
+POOL_API POOL_MALLOC_ATTR void *pool_aligned_alloc(size_t align, size_t n);
+/* Bytes usable at `p` (>= the request); 0 for NULL.  `p` must be ours. */
+POOL_API size_t pool_usable_size(const void *p);
+/* 1 if `p` points into a live or free block of ours, 0 for any other
+** pointer (another allocator's, the stack, NULL).  O(1); reads only memory
+** libpool owns. */
+POOL_API int pool_owns(const void *p);
+/* Give every free page back to the OS now (madvise/munmap).  Returns the
+** number of bytes released. */
+POOL_API size_t pool_trim(void);
+/* Cap on the bytes the process pool may have in use from the OS (pages
+** holding blocks plus large blocks); 0 removes it.  Past it, allocation
+** fails with ENOMEM.  Returns the previous limit. */
+POOL_API size_t pool_set_limit(size_t bytes);
+POOL_API size_t pool_get_limit(void);
+
+/* ---- first-class heaps ---- */
+typedef struct pool_heap_s pool_heap_t;
+
+typedef struct pool_heap_options {
+    /* Byte limit on live_bytes; 0 = none.  An allocation that would take
+    ** live_bytes past it returns NULL with ENOMEM. */
+    size_t limit;
+    /* Debug checks: canaries after each block, poisoned free blocks. */
+    int debug;
+    /* The caller frees and reallocs with the size it asked for
+    ** (pool_heap_free_sized, pool_heap_realloc_sized); live_bytes then
+    ** counts requested bytes exactly.  Otherwise it counts usable bytes. */
+    int sized;
+    /* Name shown in reports; copied (first 31 bytes). */
+    const char *name;
+} pool_heap_options_t;
+
+/* A heap is used by one thread at a time and takes no locks.  Any thread
+** may free its blocks with pool_free(); such frees are deferred to the
+** heap's pages through an atomic list.  NULL options means defaults. */
+POOL_API pool_heap_t *pool_heap_new(const pool_heap_options_t *opts);
+/* Releases every block of the heap at once, live or not. */
+POOL_API void pool_heap_destroy(pool_heap_t *h);
+POOL_API POOL_MALLOC_ATTR void *pool_heap_malloc(pool_heap_t *h, size_t n);
+POOL_API POOL_MALLOC_ATTR void *pool_heap_calloc(pool_heap_t *h, size_t count, size_t n);
+POOL_API void *pool_heap_realloc(pool_heap_t *h, void *p, size_t n);
+POOL_API void pool_heap_free(pool_heap_t *h, void *p);
+/* Trusts `size` (the size asked for when `p` was allocated) and skips the
+** lookup of the block's size class. */
+POOL_API void pool_heap_free_sized(pool_heap_t *h, void *p, size_t size);
+/* realloc with the old size known; in place when `newsize` maps to the same
+** size class.  A failed call leaves `p` valid. */
+POOL_API void *pool_heap_realloc_sized(pool_heap_t *h, void *p, size_t oldsize, size_t newsize);
+POOL_API size_t pool_heap_set_limit(pool_heap_t *h, size_t bytes);
+POOL_API size_t pool_heap_get_limit(const pool_heap_t *h);
+/* The heap that owns block `p`, or NULL for the process pool or foreign. */
+POOL_API pool_heap_t *pool_heap_of(const void *p);
+
+/* ---- statistics ---- */
+typedef struct pool_class_stats {
+    size_t size;            /* block size of the class */
+    size_t live_blocks;     /* blocks allocated and not freed */
+    size_t free_blocks;     /* blocks in this class's pages not in use */
+    size_t pages;           /* pages holding this class */
+    uint64_t allocs;        /* cumulative */
+    uint64_t frees;         /* cumulative */
+} pool_class_stats_t;
+
+typedef struct pool_stats {
+    size_t live_bytes;      /* bytes of live blocks: requested bytes for
+                            ** sized heaps, usable bytes otherwise */
+    size_t peak_bytes;      /* highest live_bytes since start or reset */
+    size_t reserved_bytes;  /* mapped from the OS (segments + large) */
+    size_t committed_bytes; /* of those, in pages or large blocks in use */
+    uint64_t allocs;
+    uint64_t frees;
+    uint64_t reallocs;
+    size_t large_blocks;    /* live mmap'd blocks */
+    size_t large_bytes;     /* their mapped size */
+    uint64_t mmap_calls;
+    uint64_t munmap_calls;
+    uint64_t madvise_calls;
+    size_t heaps;           /* live heaps, thread heaps included */
+    unsigned nclasses;
+    pool_class_stats_t classes[POOL_NCLASSES];
+} pool_stats_t;
+
+/* Process-wide stats: every heap, every thread.  Returns 0, or -1/EINVAL. */
+POOL_API int pool_stats(pool_stats_t *out);
+POOL_API int pool_heap_stats(const pool_heap_t *h, pool_stats_t *out);
+POOL_API void pool_reset_peak(void);
+POOL_API void pool_heap_reset_peak(pool_heap_t *h);
+/* Write a readable table / a JSON object for `st` into buf (like snprintf:
+** returns the length it needs, writes at most len bytes, NUL-terminated). */
+POOL_API size_t pool_stats_report(const pool_stats_t *st, char *buf, size_t len);
+POOL_API size_t pool_stats_json(const pool_stats_t *st, char *buf, size_t len);
+/* Process stats, as a report, to a stream. */
+POOL_API void pool_print_stats(FILE *out);
+
+/* The page map: one record per page (span of slices) in use, for pictures
+** of the pool.  Fills at most `max` records and returns how many pages
+** exist (call with max 0 to size the buffer). */
+typedef struct pool_page_info {
+    uintptr_t address;      /* first byte of the page's blocks */
+    size_t bytes;           /* span of the page */
+    int cls;                /* size class */
+    unsigned block_size;
+    unsigned capacity;      /* blocks the page can hold */
+    unsigned used;          /* blocks allocated (remote frees not yet
+                            ** collected still count) */
+    unsigned segment;       /* index of the segment, in address order */
+    unsigned owner;         /* 0: orphaned (its thread exited); else a heap id */
+} pool_page_info_t;
+POOL_API size_t pool_page_map(pool_page_info_t *out, size_t max);
+
+/* Size class of a request (0..POOL_NCLASSES-1), or -1 if served as large. */
+POOL_API int pool_size_class(size_t n);
+POOL_API size_t pool_class_size(int cls);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

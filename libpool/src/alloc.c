@@ -1,0 +1,153 @@
+/*
+** alloc.c -- libpool's allocation paths: pool_malloc and friends for the
+** calling thread's heap, pool_heap_malloc and friends for first-class
+** heaps, and the shared slow path that finds or makes a page.
+*/
+#include "internal.h"
+
+/* Pop the first free block of pg, or NULL when the list is empty (or its
+** head is not a block of this segment: the slow path tells which).
+** Cost: 2 loads, 1 xor-compare, 1 decode, 2 stores, 1 add. */
+PA_INLINE pa_block_t *page_pop(pa_page_t *pg) {
+    pa_block_t *b = pg->free;
+    if (PA_UNLIKELY(!pa_block_ok(b, pg))) return NULL;
+    pg->free = pa_decode(b->next);
+    b->freed = 0;
+    PA_CNT_ADD(pg->used, 1);
+    return b;
+}
+
+/* Bytes a first-class heap counts for a block of class cls asked as n. */
+PA_INLINE size_t heap_charge(const pa_heap_t *h, size_t n, size_t usable) {
+    return h->sized ? n : usable;
+}
+
+/* Whether a first-class heap may take `add` more bytes; if so, take them. */
+PA_INLINE bool heap_take(pa_heap_t *h, size_t add) {
+    int64_t live = PA_CNT_GET(h->live) + (int64_t)add;
+    if (PA_UNLIKELY((uint64_t)live > h->limit)) return false;
+    PA_CNT_SET(h->live, live);
+    if ((uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
+    return true;
+}
+
+/* Smallest class whose blocks are all `align`-aligned and hold n bytes:
+** pages start on 64 KiB boundaries, so a class whose size is a multiple of
+** align works; the power-of-two classes always do. */
+static unsigned aligned_class(size_t n, size_t align) {
+    unsigned cls = pa_class_of(n > align ? n : align);
+    while (pa_class_size[cls] % align) cls++;
+    return cls;
+}
+
+/* The slow path of every small allocation: find a block in h's pages of
+** class cls, collecting remote frees, carving fresh blocks, parking full
+** pages, and taking a new page when all else fails. */
+static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **where) {
+    pa_page_t *pg = h->avail[cls].first;
+    for (;;) {
+        if (!pg) {
+            pa_heap_drain_notify(h);
+            pg = h->avail[cls].first;
+            if (!pg && !(pg = pa_heap_acquire_page(h, cls))) return NULL;
+        }
+        pa_block_t *b = page_pop(pg);
+        if (b) { *where = pg; return b; }
+        if (pg->free != PA_END(pg)) pa_fault("corrupted free list in page", pg->start, pg->block_size);
+        if (pa_page_collect(pg) || pa_page_extend(pg)) continue;
+        pa_page_t *next = pg->next;
+        pa_page_to_full(h, pg);
+        if (!pg->in_full) continue;      /* a remote free arrived meanwhile */
+        pg = next;
+    }
+}
+
+/* Generic allocation from heap h: every size, alignment, debug and limit. */
+void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
+    size_t req = n;
+    if (h->debug) {
+        if (n > SIZE_MAX - PA_DEBUG_EXTRA) { errno = ENOMEM; return NULL; }
+        n += PA_DEBUG_EXTRA;
+    }
+    if (n > PA_MAX_CLASS || align > PA_SLICE_SIZE) return pa_large_alloc(h, req, align);
+    unsigned cls = align > POOL_MIN_ALIGN ? aligned_class(n, align) : pa_class_of(n);
+    size_t usable = h->debug ? req : pa_class_size[cls];
+    if (h->kind == PA_HEAP_USER && !heap_take(h, heap_charge(h, req, usable))) { errno = ENOMEM; return NULL; }
+    pa_page_t *pg;
+    pa_block_t *b = heap_alloc_block(h, cls, &pg);
+    if (!b) {
+        if (h->kind == PA_HEAP_USER) PA_CNT_ADD(h->live, -(int64_t)heap_charge(h, req, usable));
+        errno = ENOMEM;
+        return NULL;
+    }
+    PA_CNT_ADD(h->count[cls].allocs, 1);
+    PA_TOOL_ALLOC(b, usable, 0);
+    if (pg->debug) pa_debug_on_alloc(pg, b, req);
+    return b;
+}
+
+/* First allocation of a thread, or any request the fast path declined. */
+PA_NOINLINE void *pa_malloc_slow(pa_heap_t *h, size_t n) {
+    if (h == &pa_empty_heap && !(h = pa_heap_thread())) { errno = ENOMEM; return NULL; }
+    return pa_heap_alloc(h, n, 0);
+}
+
+/* Fast path: n <= 1 KiB and the thread's page for it has a free block.
+** Cost: ~17 instructions, no lock, no atomic instruction. */
+void *pool_malloc(size_t n) {
+    if (PA_LIKELY(n <= PA_SMALL_MAX) && !PA_TOOLS) {
+        pa_heap_t *h = pa_tls_heap;
+        pa_page_t *pg = h->direct[(n + 15) >> 4];
+        pa_block_t *b = page_pop(pg);
+        if (PA_LIKELY(b != NULL)) {
+            PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            return b;
+        }
+    }
+    return pa_malloc_slow(pa_tls_heap, n);
+}
+
+/* count * n bytes, zeroed; ENOMEM when the product overflows. */
+static void *calloc_in(pa_heap_t *h, size_t count, size_t n) {
+    size_t total;
+    if (__builtin_mul_overflow(count, n, &total)) { errno = ENOMEM; return NULL; }
+    void *p = h ? pool_heap_malloc((pool_heap_t *)h, total) : pool_malloc(total);
+    if (!p) return NULL;
+    /* Large blocks come straight from mmap and are already zero. */
+    if (total <= PA_MAX_CLASS || pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT) memset(p, 0, total);
+    return p;
+}
+
+void *pool_calloc(size_t count, size_t n) { return calloc_in(NULL, count, n); }
+
+void *pool_aligned_alloc(size_t align, size_t n) {
+    if (align == 0 || (align & (align - 1))) { errno = EINVAL; return NULL; }
+    if (align <= POOL_MIN_ALIGN) return pool_malloc(n);
+    if (n > SIZE_MAX - align) { errno = ENOMEM; return NULL; }
+    pa_heap_t *h = pa_tls_heap;
+    if (h == &pa_empty_heap && !(h = pa_heap_thread())) { errno = ENOMEM; return NULL; }
+    return pa_heap_alloc(h, n, align);
+}
+
+/* ---- first-class heaps ---- */
+
+/* Same fast path as pool_malloc, plus the heap's exact byte count and its
+** limit (a load, an add and a compare). */
+void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
+    if (PA_UNLIKELY(!heap)) { errno = EINVAL; return NULL; }
+    pa_heap_t *h = &heap->h;
+    if (PA_LIKELY(n <= PA_SMALL_MAX) && !PA_TOOLS) {
+        pa_page_t *pg = h->direct[(n + 15) >> 4];
+        if (PA_LIKELY(pa_block_ok(pg->free, pg)) && heap_take(h, heap_charge(h, n, pg->block_size))) {
+            pa_block_t *b = page_pop(pg);
+            PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            return b;
+        }
+    }
+    return pa_heap_alloc(h, n, 0);
+}
+
+void *pool_heap_calloc(pool_heap_t *heap, size_t count, size_t n) {
+    if (!heap) { errno = EINVAL; return NULL; }
+    return calloc_in(&heap->h, count, n);
+}

@@ -1,0 +1,40 @@
+/*
+** debug.c -- libpool's debug mode (POOL_DEBUG=1 or a heap's `debug`
+** option): every block carries its request size and canary bytes after the
+** request, and free blocks are poisoned, so overflows and writes after free
+** are caught at the next free, realloc or reuse.
+**
+**   block:  [ request bytes | canary ... | request ^ key (8 bytes) ]
+**   free:   [ link | freed key | poison ............................ ]
+*/
+#include "internal.h"
+
+/* Where the encoded request size lives in a block of pg. */
+static uint64_t *trailer(const pa_page_t *pg, const void *p) {
+    return (uint64_t *)((uint8_t *)p + pg->block_size - sizeof(uint64_t));
+}
+
+size_t pa_debug_request(const pa_page_t *pg, const void *p) {
+    size_t n = (size_t)(*trailer(pg, p) ^ pa_g.key);
+    if (n > pg->block_size - PA_DEBUG_EXTRA) pa_fault("heap buffer overflow (size trailer overwritten) at", p, pg->block_size);
+    return n;
+}
+
+/* A block leaving the free list: its poison must be intact; then it gets
+** its size and canary. */
+void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n) {
+    uint8_t *b = p;
+    for (size_t i = sizeof(pa_block_t); i < pg->block_size; i++)
+        if (b[i] != PA_POISON) pa_fault("write after free to", b, pg->block_size);
+    memset(b + n, PA_CANARY, pg->block_size - sizeof(uint64_t) - n);
+    *trailer(pg, p) = (uint64_t)n ^ pa_g.key;
+}
+
+/* A block being freed: its canary must be intact; then it is poisoned. */
+void pa_debug_on_free(pa_page_t *pg, void *p) {
+    uint8_t *b = p;
+    size_t n = pa_debug_request(pg, p);
+    for (size_t i = n; i < pg->block_size - sizeof(uint64_t); i++)
+        if (b[i] != PA_CANARY) pa_fault("heap buffer overflow past", b, n);
+    memset(b + sizeof(pa_block_t), PA_POISON, pg->block_size - sizeof(pa_block_t));
+}

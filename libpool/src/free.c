@@ -1,0 +1,222 @@
+/*
+** free.c -- libpool's free and realloc paths: the owner's lock-free fast
+** path, the deferred (atomic) path for blocks of other threads' pages, and
+** the checks that turn a double, interior or foreign free into an abort.
+*/
+#include "internal.h"
+
+/* Push b on pg's local free list.  Owner only. */
+PA_INLINE void page_push(pa_page_t *pg, pa_block_t *b) {
+    b->next = pa_encode(pg->free);
+    b->freed = pa_g.key;
+    pg->free = b;
+}
+
+/* One block fewer in use; an empty page is retired. */
+PA_INLINE void page_unuse(pa_heap_t *h, pa_page_t *pg) {
+    PA_CNT_ADD(pg->used, -1);
+    if (PA_UNLIKELY(PA_CNT_GET(pg->used) == 0)) pa_page_retire(h, pg);
+}
+
+/* Local free that the fast path declined: a parked page, debug or tools. */
+void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b) {
+    if (pg->in_full) pa_page_unfull(h, pg);
+    PA_TOOL_FREE(b);
+    PA_TOOL_INTERNAL(b, sizeof *b);
+    page_push(pg, b);
+    PA_TOOL_NOACCESS(b, pg->block_size);
+    page_unuse(h, pg);
+}
+
+/* A block of a page this thread does not own: push it on the page's atomic
+** list; its owner collects it when it next runs out.  If the page is
+** parked on its owner's full list, queue the page on the owner's notify
+** list once, so the owner takes it back.  (Pairs with pa_page_to_full.) */
+static void remote_free(pa_page_t *pg, pa_block_t *b) {
+    PA_TOOL_FREE(b);
+    PA_TOOL_INTERNAL(b, sizeof *b);
+    b->freed = pa_g.key;
+    pa_block_t *head = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    do {
+        b->next = pa_encode(head);
+    } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &head, b, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (!atomic_load_explicit(&pg->full_flag, memory_order_seq_cst)) return;
+    uint8_t zero = 0;
+    if (!atomic_compare_exchange_strong(&pg->notified, &zero, 1)) return;
+    pa_heap_t *o = atomic_load_explicit(&pg->owner, memory_order_acquire);
+    if (!o) { atomic_store_explicit(&pg->notified, 0, memory_order_release); return; }
+    pa_page_t *top = atomic_load_explicit(&o->notify, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&pg->next_notify, top, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&o->notify, &top, pg, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Count a free of class cls in the freeing heap (or, for a thread that has
+** no heap, in the process totals). */
+static void count_free(pa_heap_t *h, unsigned cls) {
+    if (h != &pa_empty_heap) PA_CNT_ADD(h->count[cls].frees, 1);
+    else atomic_fetch_add_explicit(&pa_g.loose_frees[cls], 1, memory_order_relaxed);
+}
+
+/* Find and check the page of block p; abort on anything but a block we
+** handed out and that is not free. */
+static pa_page_t *checked_page(void *p, unsigned e) {
+    pa_page_t *pg = pa_page_of(p);
+    if (pg == &pa_empty_page) pa_fault("free of a pointer into a released page (double free?)", p, 0);
+    if (!pa_block_start(pg, p)) pa_fault("free of an interior pointer", p, pg->block_size);
+    pa_block_t *b = p;
+    PA_TOOL_INTERNAL(b, sizeof *b);
+    if (b->freed == pa_g.key) pa_fault("double free of", p, pg->block_size);
+    return pg;
+}
+
+/* Large block of map entry e at p, checked. */
+static pa_large_t *checked_large(void *p, unsigned e) {
+    pa_large_t *lg = pa_large_header(p, e);
+    if (lg->magic != (pa_g.key ^ (uintptr_t)lg)) pa_fault("free of a corrupted large block", p, 0);
+    if ((uint8_t *)p != (uint8_t *)lg + lg->offset) pa_fault("free of an interior pointer", p, pa_large_usable(lg));
+    return lg;
+}
+
+/* Every free the fast paths declined.  `h` is the freeing heap (the
+** thread's, or a first-class heap freeing its own blocks); `size` is the
+** request for sized frees, else 0. */
+PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
+    if (!p) return;
+    unsigned e = pa_map_get((uintptr_t)p);
+    if (e == PA_MAP_NONE) pa_fault("free of a pointer not allocated by poolalloc:", p, 0);
+    if (e >= PA_MAP_LARGE) {
+        pa_large_t *lg = checked_large(p, e);
+        pa_large_free(h, lg);
+        return;
+    }
+    pa_page_t *pg = checked_page(p, e);
+    pa_block_t *b = p;
+    unsigned cls = pg->cls;
+    pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
+    if (h->kind == PA_HEAP_USER && owner == h)
+        PA_CNT_ADD(h->live, -(int64_t)(h->sized && size ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
+    if (pg->debug) pa_debug_on_free(pg, p);
+    count_free(h, cls);
+    if (owner == h && h != &pa_empty_heap) pa_free_local(h, pg, b);
+    else remote_free(pg, b);
+}
+
+/* Fast path: a block of one of this thread's pages that is not parked.
+** Cost: map check (4), page lookup (4), owner check (3), interior check
+** (6), double-free check (3), push (5), counters (5); no lock, no atomic
+** instruction. */
+void pool_free(void *p) {
+    if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT) && !PA_TOOLS) {
+        pa_page_t *pg = pa_page_of(p);
+        pa_heap_t *h = pa_tls_heap;
+        pa_block_t *b = p;
+        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && pa_block_start(pg, p) &&
+                      b->freed != pa_g.key)) {
+            page_push(pg, b);
+            PA_CNT_ADD(h->count[pg->cls].frees, 1);
+            page_unuse(h, pg);
+            return;
+        }
+    }
+    pa_free_slow(pa_tls_heap, p, 0);
+}
+
+void pool_free_sized(void *p, size_t n) { pool_free(p); }
+
+void pool_heap_free(pool_heap_t *heap, void *p) {
+    if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
+    pa_free_slow(&heap->h, p, 0);
+}
+
+/* The caller vouches for p and its size: no map lookup, no interior check;
+** the page comes from p's address.  Cost: ~16 instructions. */
+void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
+    pa_heap_t *h = &heap->h;
+    if (PA_LIKELY(p && heap && size <= PA_MAX_CLASS) && !PA_TOOLS) {
+        pa_page_t *pg = pa_page_of(p);
+        pa_block_t *b = p;
+        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && b->freed != pa_g.key)) {
+            assert(pg->cls == pa_class_of(size));
+            page_push(pg, b);
+            PA_CNT_ADD(h->live, -(int64_t)(h->sized ? size : pg->block_size));
+            PA_CNT_ADD(h->count[pg->cls].frees, 1);
+            page_unuse(h, pg);
+            return;
+        }
+    }
+    if (!heap) { pool_free(p); return; }
+    pa_free_slow(h, p, size);
+}
+
+/* ---- sizes and realloc ---- */
+
+/* Usable bytes of a live block (the request, in debug mode). */
+static size_t block_usable(void *p, unsigned e) {
+    if (e >= PA_MAP_LARGE) return pa_large_usable(checked_large(p, e));
+    pa_page_t *pg = checked_page(p, e);
+    return pg->debug ? pa_debug_request(pg, p) : pg->block_size;
+}
+
+size_t pool_usable_size(const void *p) {
+    if (!p) return 0;
+    unsigned e = pa_map_get((uintptr_t)p);
+    if (e == PA_MAP_NONE) pa_fault("usable_size of a pointer not allocated by poolalloc:", p, 0);
+    return block_usable((void *)p, e);
+}
+
+/* realloc for heap h (first-class, or NULL for the thread's heap).  Stays
+** in place when n maps to the block's own size class; a large block is
+** resized with mremap; otherwise allocate, copy, free.  On failure p is
+** untouched.  `oldsize` is the caller's size for sized heaps, else 0. */
+static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
+    pa_heap_t *counted = h ? h : pa_tls_heap;
+    if (counted != &pa_empty_heap) PA_CNT_ADD(counted->reallocs, 1);
+    unsigned e = pa_map_get((uintptr_t)p);
+    if (e == PA_MAP_NONE) pa_fault("realloc of a pointer not allocated by poolalloc:", p, 0);
+    size_t old = block_usable(p, e);
+    if (e == PA_MAP_SEGMENT) {
+        pa_page_t *pg = pa_page_of(p);
+        if (!pg->debug && n <= PA_MAX_CLASS && pa_class_of(n) == pg->cls) {
+            if (h && h->sized && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h) {
+                size_t o = oldsize ? oldsize : old;
+                if (n > o && !((uint64_t)(PA_CNT_GET(h->live) + (int64_t)(n - o)) <= h->limit)) {
+                    errno = ENOMEM;
+                    return NULL;
+                }
+                PA_CNT_ADD(h->live, (int64_t)n - (int64_t)o);
+                if ((uint64_t)PA_CNT_GET(h->live) > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)PA_CNT_GET(h->live));
+            }
+            return p;
+        }
+    } else if (n > PA_MAX_CLASS) {
+        pa_large_t *lg = pa_large_header(p, e);
+        if (!lg->heap || lg->heap->debug == 0) return pa_large_realloc(h ? h : counted, lg, n);
+    }
+    void *q = h ? pool_heap_malloc((pool_heap_t *)h, n) : pool_malloc(n);
+    if (!q) return NULL;
+    size_t keep = oldsize && oldsize < old ? oldsize : old;
+    memcpy(q, p, keep < n ? keep : n);
+    if (h) pool_heap_free_sized((pool_heap_t *)h, p, oldsize ? oldsize : old);
+    else pool_free(p);
+    return q;
+}
+
+void *pool_realloc(void *p, size_t n) {
+    if (!p) return pool_malloc(n);
+    return realloc_in(NULL, p, 0, n);
+}
+
+void *pool_heap_realloc(pool_heap_t *heap, void *p, size_t n) {
+    if (!heap) { errno = EINVAL; return NULL; }
+    if (!p) return pool_heap_malloc(heap, n);
+    return realloc_in(&heap->h, p, 0, n);
+}
+
+void *pool_heap_realloc_sized(pool_heap_t *heap, void *p, size_t oldsize, size_t newsize) {
+    if (!heap) { errno = EINVAL; return NULL; }
+    if (!p) return pool_heap_malloc(heap, newsize);
+    return realloc_in(&heap->h, p, oldsize, newsize);
+}

@@ -1,0 +1,345 @@
+/*
+** heap.c -- libpool's heaps: the implicit heap of each thread, first-class
+** heaps, the global lock, start-up, thread exit and fork.
+*/
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+pa_global_t pa_g = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .limit = SIZE_MAX,
+};
+
+/* The page every empty slot points at: its free list is empty (it ends at
+** itself) and no heap owns it, so every fast path falls through. */
+pa_page_t pa_empty_page = { .free = (pa_block_t *)&pa_empty_page };
+
+/* Each thread starts on this heap; its first malloc makes a real one.  It
+** is valid before pa_init() runs, so the fast paths need no init check. */
+pa_heap_t pa_empty_heap = {
+    .direct = { [0 ... PA_DIRECT - 1] = &pa_empty_page },
+    .curr = { [0 ... PA_NCLASSES - 1] = &pa_empty_page },
+};
+
+__thread pa_heap_t *pa_tls_heap __attribute__((tls_model("initial-exec"))) = &pa_empty_heap;
+
+void pa_lock(void) { pthread_mutex_lock(&pa_g.lock); }
+void pa_unlock(void) { pthread_mutex_unlock(&pa_g.lock); }
+
+static void heap_thread_done(void *arg);
+
+/* fork: hold the lock across it so the child sees consistent segments.
+** The child's own thread heap stays valid; heaps of threads that do not
+** exist in the child are left untouched (their pages stay with them). */
+static void atfork_prepare(void) { pa_lock(); }
+static void atfork_parent(void) { pa_unlock(); }
+static void atfork_child(void) { pthread_mutex_init(&pa_g.lock, NULL); }
+
+static void heap_init_fields(pa_heap_t *h);
+
+/* Once per process: the secret, the segment map, settings, hooks. */
+void pa_init_slow(void) {
+    pa_lock();
+    if (atomic_load_explicit(&pa_g.state, memory_order_relaxed) == 2) { pa_unlock(); return; }
+    pa_os_init();
+    const char *d = getenv("POOL_DEBUG");
+    pa_g.debug = d && *d && *d != '0';
+    const char *ms = getenv("POOL_DECAY_MS");
+    pa_g.decay_ms = ms && *ms ? (unsigned)strtoul(ms, NULL, 10) : 100;
+    pa_g.dirty_keep = (size_t)8 << 20;
+    pthread_key_create(&pa_g.tkey, heap_thread_done);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atomic_store_explicit(&pa_g.state, 2, memory_order_release);
+    pa_unlock();
+}
+
+static void heap_init_fields(pa_heap_t *h) {
+    for (unsigned i = 0; i < PA_DIRECT; i++) h->direct[i] = &pa_empty_page;
+    for (unsigned i = 0; i < PA_NCLASSES; i++) h->curr[i] = &pa_empty_page;
+    h->limit = SIZE_MAX;
+}
+
+/* A zeroed heap struct, registered in the heap list.  Heap structs are
+** never unmapped, only recycled, so a late remote free that reads a dead
+** heap's notify list still touches valid memory.  Lock held. */
+static pa_heap_t *heap_struct_new(void) {
+    pa_heap_t *h = pa_g.heap_free;
+    if (h) {
+        pa_g.heap_free = h->next_heap;
+    } else {
+        size_t sz = (sizeof(pa_heap_t) + 63) & ~(size_t)63, chunk = 64 * 1024;
+        uint8_t *m = pa_os_map(chunk, PA_OS_PAGE);
+        if (!m) return NULL;
+        atomic_fetch_add_explicit(&pa_g.reserved, (int64_t)chunk, memory_order_relaxed);
+        for (size_t off = sz; off + sz <= chunk; off += sz) {
+            pa_heap_t *x = (pa_heap_t *)(m + off);
+            x->next_heap = pa_g.heap_free;
+            pa_g.heap_free = x;
+        }
+        h = (pa_heap_t *)m;
+    }
+    memset(h, 0, offsetof(pa_heap_t, notify));
+    heap_init_fields(h);
+    h->id = ++pa_g.next_heap_id;
+    h->next_heap = pa_g.heaps;
+    if (pa_g.heaps) pa_g.heaps->prev_heap = h;
+    pa_g.heaps = h;
+    return h;
+}
+
+/* Fold a dying heap's counters into the process totals and recycle it. */
+static void heap_struct_free(pa_heap_t *h) {
+    for (unsigned c = 0; c < PA_NCLASSES; c++) {
+        pa_g.dead_allocs[c] += PA_CNT_GET(h->count[c].allocs);
+        pa_g.dead_frees[c] += PA_CNT_GET(h->count[c].frees);
+    }
+    pa_g.dead_reallocs += PA_CNT_GET(h->reallocs);
+    pa_g.dead_large_blocks += PA_CNT_GET(h->large_blocks);
+    pa_g.dead_large_bytes += PA_CNT_GET(h->large_bytes);
+    if (h->sized) pa_g.dead_live += PA_CNT_GET(h->live);
+    if (h->prev_heap) h->prev_heap->next_heap = h->next_heap; else pa_g.heaps = h->next_heap;
+    if (h->next_heap) h->next_heap->prev_heap = h->prev_heap;
+    h->dead = 1;
+    h->next_heap = pa_g.heap_free;
+    pa_g.heap_free = h;
+}
+
+/* The calling thread's heap, made on its first allocation. */
+pa_heap_t *pa_heap_thread(void) {
+    pa_heap_t *h = pa_tls_heap;
+    if (h != &pa_empty_heap) return h;
+    pa_init();
+    pa_lock();
+    h = heap_struct_new();
+    if (h) {
+        h->kind = PA_HEAP_THREAD;
+        h->debug = (uint8_t)pa_g.debug;
+    }
+    pa_unlock();
+    if (!h) return NULL;
+    pa_tls_heap = h;
+    pthread_setspecific(pa_g.tkey, h);
+    return h;
+}
+
+/* Orphan one page: no heap owns it; threads needing its class adopt it.
+** Lock held. */
+static void page_orphan(pa_heap_t *h, pa_page_t *pg) {
+    unsigned c = pg->cls;
+    atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pg->owner, NULL, memory_order_release);
+    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
+    pg->in_full = 0;
+    pa_list_push(&pa_g.orphans[c], pg);
+    pa_g.orphan_pages[c]++;
+    pa_g.orphan_blocks[c] += pg->reserved;
+    PA_CNT_ADD(h->class_pages[c], -1);
+    PA_CNT_ADD(h->class_blocks[c], -(int64_t)pg->reserved);
+}
+
+/* Hand every page of h to the orphan list (pages with live blocks) or back
+** to the segments (empty ones).  Lock held. */
+static void heap_abandon_pages(pa_heap_t *h) {
+    pa_heap_drain_notify(h);
+    for (unsigned c = 0; c <= PA_NCLASSES; c++) {
+        pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
+        while (l->first) {
+            pa_page_t *pg = l->first;
+            pa_list_remove(l, pg);
+            pa_page_collect(pg);
+            if (PA_CNT_GET(pg->used) == 0) {
+                PA_CNT_ADD(h->class_pages[pg->cls], -1);
+                PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
+                pa_span_free(pg);
+            } else {
+                page_orphan(h, pg);
+            }
+        }
+    }
+}
+
+/* Thread exit (pthread key destructor): the thread's caches go back. */
+static void heap_thread_done(void *arg) {
+    pa_heap_t *h = arg;
+    if (!h || h == &pa_empty_heap) return;
+    pa_tls_heap = &pa_empty_heap;
+    pa_lock();
+    heap_abandon_pages(h);
+    for (pa_large_t *lg = pa_g.large; lg; lg = lg->next)
+        if (lg->heap == h) lg->heap = NULL;
+    heap_struct_free(h);
+    pa_unlock();
+}
+
+/* A page for class cls: an orphan of that class if there is one (its
+** frees are collected), else a fresh span.  NULL with ENOMEM. */
+pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
+    pa_heap_sample_peak(h);
+    pa_lock();
+    pa_page_t *pg = NULL;
+    for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {
+        if (o->debug != h->debug) continue;
+        pg = o;
+        pa_list_remove(&pa_g.orphans[cls], pg);
+        pa_g.orphan_pages[cls]--;
+        pa_g.orphan_blocks[cls] -= pg->reserved;
+        break;
+    }
+    if (!pg) {
+        pg = pa_span_alloc(pa_class_slices(cls));
+        if (pg) {
+            pa_page_init(pg, cls);
+            pg->debug = h->debug;
+        }
+    }
+    if (pg) {
+        int64_t committed = atomic_load_explicit(&pa_g.committed, memory_order_relaxed);
+        if ((uint64_t)committed > pa_g.high_water) pa_g.high_water = (uint64_t)committed;
+    }
+    pa_unlock();
+    if (!pg) return NULL;
+    atomic_store_explicit(&pg->owner, h, memory_order_release);
+    pa_page_collect(pg);
+    PA_CNT_ADD(h->class_pages[cls], 1);
+    PA_CNT_ADD(h->class_blocks[cls], pg->reserved);
+    PA_CNT_ADD(h->committed, (int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
+    pa_list_push(&h->avail[cls], pg);
+    if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
+    pa_heap_set_curr(h, cls);
+    return pg;
+}
+
+/* Live bytes of a heap: exact for first-class heaps, derived from the
+** per-class counters for thread heaps. */
+static int64_t heap_live(const pa_heap_t *h) {
+    if (h->kind == PA_HEAP_USER) return PA_CNT_GET(h->live);
+    int64_t live = PA_CNT_GET(h->large_bytes);
+    for (unsigned c = 0; c < PA_NCLASSES; c++)
+        live += (int64_t)(PA_CNT_GET(h->count[c].allocs) - PA_CNT_GET(h->count[c].frees)) * pa_class_size[c];
+    return live;
+}
+
+/* Thread heaps count no bytes on the fast path; their peak is sampled each
+** time they take a new page, so it is low by less than a page per class. */
+void pa_heap_sample_peak(pa_heap_t *h) {
+    if (h->kind != PA_HEAP_THREAD) return;
+    int64_t live = heap_live(h);
+    if (live > 0 && (uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
+}
+
+/* ---- public: first-class heaps ---- */
+
+pool_heap_t *pool_heap_new(const pool_heap_options_t *opts) {
+    pa_init();
+    pa_lock();
+    pa_heap_t *h = heap_struct_new();
+    pa_unlock();
+    if (!h) { errno = ENOMEM; return NULL; }
+    h->kind = PA_HEAP_USER;
+    if (opts) {
+        h->limit = opts->limit ? opts->limit : SIZE_MAX;
+        h->debug = (uint8_t)(opts->debug != 0);
+        h->sized = (uint8_t)(opts->sized != 0);
+        if (opts->name) strncpy(h->name, opts->name, sizeof h->name - 1);
+    }
+    if (pa_g.debug) h->debug = 1;
+    return (pool_heap_t *)h;
+}
+
+void pool_heap_destroy(pool_heap_t *heap) {
+    pa_heap_t *h = &heap->h;
+    if (!h) return;
+    pa_lock();
+    pa_heap_drain_notify(h);
+    for (unsigned c = 0; c <= PA_NCLASSES; c++) {
+        pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
+        while (l->first) {
+            pa_page_t *pg = l->first;
+            pa_list_remove(l, pg);
+            pa_span_free(pg);
+        }
+    }
+    pa_large_t *lg = pa_g.large;
+    while (lg) {
+        pa_large_t *next = lg->next;
+        if (lg->heap == h) pa_large_release_locked(lg);
+        lg = next;
+    }
+    /* Its blocks are gone: count them freed so process totals stay whole. */
+    for (unsigned c = 0; c < PA_NCLASSES; c++) PA_CNT_SET(h->count[c].frees, PA_CNT_GET(h->count[c].allocs));
+    PA_CNT_SET(h->live, 0);
+    PA_CNT_SET(h->large_blocks, 0);
+    PA_CNT_SET(h->large_bytes, 0);
+    heap_struct_free(h);
+    pa_unlock();
+}
+
+size_t pool_heap_set_limit(pool_heap_t *heap, size_t bytes) {
+    if (!heap) { errno = EINVAL; return 0; }
+    size_t old = heap->h.limit == SIZE_MAX ? 0 : heap->h.limit;
+    heap->h.limit = bytes ? bytes : SIZE_MAX;
+    return old;
+}
+
+size_t pool_heap_get_limit(const pool_heap_t *heap) {
+    if (!heap) { errno = EINVAL; return 0; }
+    return heap->h.limit == SIZE_MAX ? 0 : heap->h.limit;
+}
+
+size_t pool_set_limit(size_t bytes) {
+    size_t old = atomic_exchange(&pa_g.limit, bytes ? bytes : SIZE_MAX);
+    return old == SIZE_MAX ? 0 : old;
+}
+
+size_t pool_get_limit(void) {
+    size_t l = atomic_load(&pa_g.limit);
+    return l == SIZE_MAX ? 0 : l;
+}
+
+pool_heap_t *pool_heap_of(const void *p) {
+    if (!pool_owns(p)) return NULL;
+    unsigned e = pa_map_get((uintptr_t)p);
+    pa_heap_t *h = e == PA_MAP_SEGMENT ? atomic_load_explicit(&pa_page_of(p)->owner, memory_order_acquire)
+                                       : pa_large_header(p, e)->heap;
+    return h && h->kind == PA_HEAP_USER ? (pool_heap_t *)h : NULL;
+}
+
+/* Release everything free now: the caller's empty cached pages, every
+** dirty free slice, spare segments. */
+size_t pool_trim(void) {
+    pa_init();
+    pa_heap_t *h = pa_tls_heap;
+    if (h != &pa_empty_heap) {
+        pa_heap_drain_notify(h);
+        for (unsigned c = 0; c < PA_NCLASSES; c++) {
+            pa_page_t *pg = h->avail[c].first;
+            while (pg) {
+                pa_page_t *next = pg->next;
+                pa_page_collect(pg);
+                if (PA_CNT_GET(pg->used) == 0) pa_page_release(h, pg);
+                pg = next;
+            }
+        }
+    }
+    pa_lock();
+    /* Orphans whose blocks all came back. */
+    for (unsigned c = 0; c < PA_NCLASSES; c++) {
+        pa_page_t *pg = pa_g.orphans[c].first;
+        while (pg) {
+            pa_page_t *next = pg->next;
+            pa_page_collect(pg);
+            if (PA_CNT_GET(pg->used) == 0) {
+                pa_list_remove(&pa_g.orphans[c], pg);
+                pa_g.orphan_pages[c]--;
+                pa_g.orphan_blocks[c] -= pg->reserved;
+                pa_span_free(pg);
+            }
+            pg = next;
+        }
+    }
+    size_t released = pa_purge(true);
+    pa_unlock();
+    return released;
+}

@@ -1,0 +1,343 @@
+/*
+** internal.h -- libpool's internal types, constants and inline helpers.
+** Nothing here is part of the public API (see ../include/pool.h); the
+** theory of operation is in README.md beside this file.
+*/
+#ifndef POOL_INTERNAL_H
+#define POOL_INTERNAL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define PA_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define PA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PA_NOINLINE    __attribute__((noinline))
+#define PA_INLINE      static inline __attribute__((always_inline))
+#define PA_NORETURN    __attribute__((noreturn))
+#define PA_HIDDEN      __attribute__((visibility("hidden")))
+
+/* ---- geometry ----
+** A segment is a 4 MiB region aligned to 4 MiB, cut into 64 slices of
+** 64 KiB.  Slice 0 holds the segment header; a page is a span of 1, 4 or 16
+** slices holding blocks of one size class. */
+#define PA_SEG_SHIFT      22
+#define PA_SEG_SIZE       ((size_t)1 << PA_SEG_SHIFT)
+#define PA_SEG_MASK       (PA_SEG_SIZE - 1)
+#define PA_SLICE_SHIFT    16
+#define PA_SLICE_SIZE     ((size_t)1 << PA_SLICE_SHIFT)
+#define PA_SLICES         64
+#define PA_OS_PAGE        4096
+/* Addresses we can own: the 47-bit user half of x86-64/aarch64. */
+#define PA_ADDR_BITS      47
+#define PA_MAP_ENTRIES    ((size_t)1 << (PA_ADDR_BITS - PA_SEG_SHIFT))
+
+#define PA_NCLASSES       POOL_NCLASSES
+#define PA_SMALL_MAX      1024            /* served by the direct table */
+#define PA_DIRECT         (PA_SMALL_MAX / 16 + 1)
+#define PA_MAX_CLASS      POOL_MAX_CLASS_SIZE
+
+/* Segment-map entries (one uint16 per 4 MiB of address space). */
+#define PA_MAP_NONE       0               /* not ours */
+#define PA_MAP_SEGMENT    1               /* a segment of pages starts here */
+#define PA_MAP_LARGE      2               /* large block, 2+k: k chunks past its start */
+#define PA_MAP_MAXDIST    (UINT16_MAX - PA_MAP_LARGE)
+
+/* Counters read by other threads while their single writer updates them.
+** Plain accesses compile to one add; under TSan they are relaxed atomics,
+** which is the same code on x86 but visible to the race detector. */
+#if defined(__SANITIZE_THREAD__)
+#define PA_CNT(T)          _Atomic(T)
+#define PA_CNT_ADD(x, d)   atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (d), memory_order_relaxed)
+#define PA_CNT_GET(x)      atomic_load_explicit(&(x), memory_order_relaxed)
+#define PA_CNT_SET(x, v)   atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#else
+#define PA_CNT(T)          T
+#define PA_CNT_ADD(x, d)   ((x) += (d))
+#define PA_CNT_GET(x)      (*(volatile __typeof__(x) *)&(x))
+#define PA_CNT_SET(x, v)   ((x) = (v))
+#endif
+
+/* A free block: the link is stored XOR-encoded with the process secret; the
+** second word holds the secret itself while the block is free, which is how
+** a double free is recognised without a search. */
+typedef struct pa_block {
+    uintptr_t next;
+    uintptr_t freed;
+} pa_block_t;
+
+struct pa_heap;
+
+/* A page: the descriptor of a span of slices holding one size class.  The
+** first cache line is the owner's fast path; the second is shared with
+** threads that free into the page. */
+typedef struct pa_page {
+    pa_block_t *free;               /* local free list; ends at PA_END(page) */
+    PA_CNT(uint32_t) used;          /* blocks out (remote frees not yet collected count) */
+    uint32_t block_size;
+    uint8_t *start;                 /* first block */
+    _Atomic(struct pa_heap *) fast; /* owner while the fast free path may be used */
+    uint32_t recip;                 /* ceil(2^32 / block_size): interior-pointer check */
+    uint32_t capacity;              /* blocks carved so far */
+    uint32_t reserved;              /* blocks the span can hold */
+    uint8_t cls;
+    uint8_t debug;                  /* blocks carry canaries and poison */
+    uint8_t in_full;                /* on the owner's full list (owner-only view) */
+    uint8_t in_use;                 /* span allocated */
+    uint16_t slices;                /* span length */
+    uint16_t index;                 /* first slice */
+    struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
+    /* --- shared --- */
+    _Alignas(64) _Atomic(pa_block_t *) thread_free; /* frees from other threads */
+    _Atomic(struct pa_heap *) owner;                /* NULL: orphaned */
+    _Atomic(uint8_t) full_flag;                     /* in_full as seen by others */
+    _Atomic(uint8_t) notified;                      /* queued on owner->notify */
+    _Atomic(struct pa_page *) next_notify;
+} __attribute__((aligned(64))) pa_page_t;
+
+#define PA_END(pg) ((pa_block_t *)(pg))
+
+/* A segment header, at the start of slice 0. */
+typedef struct pa_segment {
+    pa_page_t *slice_page[PA_SLICES]; /* page of each slice; &pa_empty_page if free */
+    uint64_t free_mask;               /* slices in no span */
+    uint64_t dirty_mask;              /* free slices that may be resident */
+    uint64_t dirty_since;             /* ms clock when the oldest dirty slice was freed */
+    struct pa_segment *next, *prev;
+    uint32_t id;
+    pa_page_t pages[PA_SLICES];
+} pa_segment_t;
+
+/* A large block's header, at the start of its own mapping. */
+typedef struct pa_large {
+    uintptr_t magic;                /* key ^ address: validates a free */
+    size_t map_size;
+    size_t offset;                  /* block = (char *)header + offset */
+    size_t request;
+    size_t align;
+    struct pa_heap *heap;
+    struct pa_large *next, *prev;   /* global list, under the lock */
+} pa_large_t;
+
+typedef struct pa_page_list {
+    pa_page_t *first, *last;
+} pa_page_list_t;
+
+typedef struct pa_class_count {
+    PA_CNT(uint64_t) allocs;
+    PA_CNT(uint64_t) frees;
+} pa_class_count_t;
+
+enum { PA_HEAP_THREAD = 1, PA_HEAP_USER = 2 };
+
+/* A heap: the pages of one thread (thread heaps) or of one first-class heap. */
+typedef struct pa_heap {
+    pa_page_t *direct[PA_DIRECT];   /* page to allocate from, by (n+15)/16 */
+    pa_page_t *curr[PA_NCLASSES];   /* head of avail[c] or &pa_empty_page */
+    pa_class_count_t count[PA_NCLASSES];
+    pa_page_list_t avail[PA_NCLASSES];
+    pa_page_list_t full;
+    /* exact byte accounting of first-class heaps */
+    PA_CNT(int64_t) live;
+    PA_CNT(uint64_t) peak;
+    size_t limit;                   /* SIZE_MAX: none */
+    PA_CNT(uint64_t) reallocs;
+    PA_CNT(int64_t) large_blocks;
+    PA_CNT(int64_t) large_bytes;
+    PA_CNT(int64_t) class_pages[PA_NCLASSES];
+    PA_CNT(int64_t) class_blocks[PA_NCLASSES];
+    PA_CNT(int64_t) committed;      /* bytes of its spans */
+    uint8_t kind, debug, sized, dead;
+    uint32_t id;
+    char name[32];
+    struct pa_heap *next_heap, *prev_heap; /* global list of live heaps */
+    /* Last: a recycled heap struct is cleared up to here, so a page that a
+    ** late remote free queued on it is still drained by its next user. */
+    _Atomic(pa_page_t *) notify;    /* full pages that received remote frees */
+} pa_heap_t;
+
+struct pool_heap_s { pa_heap_t h; };
+
+/* Process-wide state. */
+typedef struct pa_global {
+    pthread_mutex_t lock;           /* segments, spans, orphans, large list, heaps */
+    _Atomic(int) state;             /* 0 none, 1 initialising, 2 ready */
+    uintptr_t key;                  /* free-list secret */
+    pa_segment_t *segments;         /* in-use segments, address order unknown */
+    pa_segment_t *spare;            /* empty segments kept for reuse */
+    unsigned nspare;
+    uint32_t next_seg_id;
+    pa_page_list_t orphans[PA_NCLASSES];
+    int64_t orphan_pages[PA_NCLASSES];
+    int64_t orphan_blocks[PA_NCLASSES];
+    pa_large_t *large;
+    pa_heap_t *heaps;
+    pa_heap_t *heap_free;           /* recycled heap structs (never unmapped) */
+    uint32_t next_heap_id;
+    int debug;                      /* POOL_DEBUG */
+    unsigned decay_ms;
+    size_t dirty_keep;              /* hysteresis: dirty bytes kept regardless of age */
+    /* counters */
+    _Atomic(int64_t) reserved;
+    _Atomic(int64_t) committed;
+    _Atomic(int64_t) dirty;
+    _Atomic(uint64_t) mmaps, munmaps, madvises;
+    _Atomic(uint64_t) peak;
+    _Atomic(size_t) limit;          /* SIZE_MAX: none */
+    uint64_t high_water;
+    /* counters of heaps that are gone */
+    uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
+    uint64_t dead_reallocs;
+    int64_t dead_live, dead_large_blocks, dead_large_bytes;
+    _Atomic(uint64_t) loose_frees[PA_NCLASSES]; /* frees by threads without a heap */
+    _Atomic(int64_t) loose_large_blocks, loose_large_bytes;
+    pthread_key_t tkey;
+} pa_global_t;
+
+extern PA_HIDDEN pa_global_t pa_g;
+/* The segment map: 2 bytes per 4 MiB of the 47-bit address space.  It is
+** 64 MiB of zero-initialised .bss: only the pages that cover our segments
+** are ever touched, and it exists before the first call into libpool. */
+extern PA_HIDDEN _Atomic(uint16_t) pa_map[PA_MAP_ENTRIES];
+extern PA_HIDDEN pa_page_t pa_empty_page;
+extern PA_HIDDEN pa_heap_t pa_empty_heap;
+extern PA_HIDDEN __thread pa_heap_t *pa_tls_heap;
+extern PA_HIDDEN const uint32_t pa_class_size[PA_NCLASSES];
+extern PA_HIDDEN const uint8_t pa_direct_class[PA_DIRECT];
+
+/* ---- size classes (size.c) ---- */
+/* Class of a request of n bytes, n <= PA_MAX_CLASS. */
+PA_INLINE unsigned pa_class_of(size_t n) {
+    if (n <= PA_SMALL_MAX) return pa_direct_class[(n + 15) >> 4];
+    size_t m = n - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzll(m);       /* b >= 10 */
+    return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u);
+}
+PA_HIDDEN unsigned pa_class_slices(unsigned cls);
+
+/* ---- free-list encoding ---- */
+PA_INLINE uintptr_t pa_encode(const void *p) { return (uintptr_t)p ^ pa_g.key; }
+PA_INLINE pa_block_t *pa_decode(uintptr_t v) { return (pa_block_t *)(v ^ pa_g.key); }
+/* A list entry that is not the page's end must lie in the page's segment:
+** 0 < (b ^ page) < 2^22 is one compare (cost: xor, lea, cmp, branch). */
+PA_INLINE bool pa_block_ok(const pa_block_t *b, const pa_page_t *pg) {
+    return ((uintptr_t)b ^ (uintptr_t)pg) - 1u < PA_SEG_SIZE - 1u;
+}
+
+/* ---- segment map and ownership (os.c) ---- */
+PA_INLINE unsigned pa_map_get(uintptr_t a) {
+    if (PA_UNLIKELY(a >> PA_ADDR_BITS)) return PA_MAP_NONE;
+    return atomic_load_explicit(&pa_map[a >> PA_SEG_SHIFT], memory_order_relaxed);
+}
+PA_INLINE pa_segment_t *pa_segment_of(const void *p) {
+    return (pa_segment_t *)((uintptr_t)p & ~(uintptr_t)PA_SEG_MASK);
+}
+PA_INLINE pa_page_t *pa_page_of(const void *p) {
+    return pa_segment_of(p)->slice_page[((uintptr_t)p >> PA_SLICE_SHIFT) & (PA_SLICES - 1)];
+}
+/* Offset of p in its page is a whole number of blocks below capacity. */
+PA_INLINE bool pa_block_start(const pa_page_t *pg, const void *p) {
+    uint64_t off = (uint64_t)((const uint8_t *)p - pg->start);
+    uint64_t q = (off * pg->recip) >> 32;
+    return q * pg->block_size == off && q < pg->capacity;
+}
+
+PA_HIDDEN void *pa_os_map(size_t size, size_t align);
+PA_HIDDEN void pa_os_unmap(void *p, size_t size);
+PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
+PA_HIDDEN uint64_t pa_clock_ms(void);
+PA_HIDDEN void pa_os_init(void);
+PA_HIDDEN pa_large_t *pa_large_header(const void *p, unsigned entry);
+
+/* ---- faults (fault.c) ---- */
+PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);
+PA_HIDDEN void pa_warn(const char *fmt, ...);
+
+/* ---- global lock and init (heap.c) ---- */
+PA_HIDDEN void pa_init_slow(void);
+PA_INLINE void pa_init(void) {
+    if (PA_UNLIKELY(atomic_load_explicit(&pa_g.state, memory_order_acquire) != 2)) pa_init_slow();
+}
+PA_HIDDEN void pa_lock(void);
+PA_HIDDEN void pa_unlock(void);
+
+/* ---- segments and spans (segment.c); call with the lock held ---- */
+PA_HIDDEN pa_page_t *pa_span_alloc(unsigned slices);
+PA_HIDDEN void pa_span_free(pa_page_t *pg);
+PA_HIDDEN size_t pa_purge(bool all);
+PA_HIDDEN bool pa_commit_ok(size_t bytes);
+
+/* ---- pages (page.c) ---- */
+PA_HIDDEN void pa_page_init(pa_page_t *pg, unsigned cls);
+PA_HIDDEN bool pa_page_extend(pa_page_t *pg);
+PA_HIDDEN uint32_t pa_page_collect(pa_page_t *pg);
+PA_HIDDEN void pa_page_to_full(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_page_unfull(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_heap_drain_notify(pa_heap_t *h);
+PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);
+PA_HIDDEN void pa_list_remove(pa_page_list_t *l, pa_page_t *pg);
+PA_HIDDEN void pa_heap_set_curr(pa_heap_t *h, unsigned cls);
+
+/* ---- heaps (heap.c) ---- */
+PA_HIDDEN pa_heap_t *pa_heap_thread(void);
+PA_HIDDEN pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls);
+PA_HIDDEN void pa_heap_sample_peak(pa_heap_t *h);
+
+/* ---- allocation (alloc.c, free.c, large.c) ---- */
+PA_HIDDEN void *pa_malloc_slow(pa_heap_t *h, size_t n);
+PA_HIDDEN void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align);
+PA_HIDDEN void pa_free_slow(pa_heap_t *h, void *p, size_t size);
+PA_HIDDEN void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b);
+PA_HIDDEN void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align);
+PA_HIDDEN void pa_large_free(pa_heap_t *h, pa_large_t *lg);
+PA_HIDDEN void pa_large_release_locked(pa_large_t *lg);
+PA_HIDDEN void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n);
+PA_HIDDEN size_t pa_large_usable(const pa_large_t *lg);
+
+/* ---- debug mode (debug.c) ---- */
+#define PA_DEBUG_EXTRA 16
+#define PA_POISON      0xDF
+#define PA_CANARY      0xCB
+PA_HIDDEN void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n);
+PA_HIDDEN void pa_debug_on_free(pa_page_t *pg, void *p);
+PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
+
+/* ---- tooling hooks: valgrind client requests and ASan poisoning ---- */
+#if defined(POOL_VALGRIND)
+#include <valgrind/memcheck.h>
+#define PA_TOOL_ALLOC(p, n, zero) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (zero))
+#define PA_TOOL_FREE(p)           VALGRIND_FREELIKE_BLOCK((p), 0)
+#define PA_TOOL_RESIZE(p, o, n)   VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0)
+#define PA_TOOL_INTERNAL(p, n)    VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#define PA_TOOL_NOACCESS(p, n)    VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#elif defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define PA_TOOL_ALLOC(p, n, zero) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define PA_TOOL_FREE(p)           ((void)0)
+#define PA_TOOL_RESIZE(p, o, n)   ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define PA_TOOL_INTERNAL(p, n)    ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define PA_TOOL_NOACCESS(p, n)    ASAN_POISON_MEMORY_REGION((p), (n))
+#else
+#define PA_TOOL_ALLOC(p, n, zero) ((void)0)
+#define PA_TOOL_FREE(p)           ((void)0)
+#define PA_TOOL_RESIZE(p, o, n)   ((void)0)
+#define PA_TOOL_INTERNAL(p, n)    ((void)0)
+#define PA_TOOL_NOACCESS(p, n)    ((void)0)
+#endif
+#if defined(POOL_VALGRIND) || defined(__SANITIZE_ADDRESS__)
+#define PA_TOOLS 1
+#else
+#define PA_TOOLS 0
+#endif
+
+#endif

@@ -1,0 +1,156 @@
+/*
+** page.c -- libpool's pages: carving blocks, collecting frees from other
+** threads, and moving pages between a heap's lists (available, full) and
+** back to the segments when they empty.  Everything here runs on the
+** thread that owns the page's heap, except where it says otherwise.
+*/
+#include "internal.h"
+
+void pa_list_push(pa_page_list_t *l, pa_page_t *pg) {
+    pg->prev = NULL;
+    pg->next = l->first;
+    if (l->first) l->first->prev = pg; else l->last = pg;
+    l->first = pg;
+}
+
+void pa_list_remove(pa_page_list_t *l, pa_page_t *pg) {
+    if (pg->prev) pg->prev->next = pg->next; else l->first = pg->next;
+    if (pg->next) pg->next->prev = pg->prev; else l->last = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+/* Point the allocation fast paths of class cls at the head of its list. */
+void pa_heap_set_curr(pa_heap_t *h, unsigned cls) {
+    pa_page_t *pg = h->avail[cls].first;
+    if (!pg || h->debug) pg = &pa_empty_page;
+    h->curr[cls] = pg;
+    if (pa_class_size[cls] > PA_SMALL_MAX) return;
+    /* The direct entries of a class are the w with class_of(16w) == cls. */
+    unsigned lo = cls == 0 ? 0 : (pa_class_size[cls - 1] + 16) >> 4, hi = pa_class_size[cls] >> 4;
+    for (unsigned w = lo; w <= hi; w++) h->direct[w] = pg;
+}
+
+/* Fresh span: no blocks carved yet; carving is lazy so that a page that
+** only ever holds a few blocks touches only a few OS pages. */
+void pa_page_init(pa_page_t *pg, unsigned cls) {
+    uint32_t bs = pa_class_size[cls];
+    pg->cls = (uint8_t)cls;
+    pg->block_size = bs;
+    pg->recip = (uint32_t)(((1ull << 32) + bs - 1) / bs);
+    pg->start = (uint8_t *)pa_segment_of(pg) + (size_t)pg->index * PA_SLICE_SIZE;
+    pg->reserved = (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / bs);
+    pg->capacity = 0;
+    PA_CNT_SET(pg->used, 0);
+    pg->free = PA_END(pg);
+    pg->in_full = 0;
+    pg->debug = 0;
+    atomic_store_explicit(&pg->thread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
+    atomic_store_explicit(&pg->notified, 0, memory_order_relaxed);
+    assert(pg->reserved >= 8);
+}
+
+/* Carve up to an OS page's worth (at least one block) of fresh blocks onto
+** the free list.  False when the span is fully carved. */
+bool pa_page_extend(pa_page_t *pg) {
+    if (pg->capacity >= pg->reserved) return false;
+    uint32_t bs = pg->block_size;
+    uint32_t n = bs >= PA_OS_PAGE ? 1 : PA_OS_PAGE / bs;
+    if (n > pg->reserved - pg->capacity) n = pg->reserved - pg->capacity;
+    uint8_t *first = pg->start + (size_t)pg->capacity * bs;
+    pa_block_t *end = pg->free;
+    for (uint32_t i = 0; i < n; i++) {
+        pa_block_t *b = (pa_block_t *)(first + (size_t)i * bs);
+        PA_TOOL_INTERNAL(b, sizeof *b);
+        b->next = pa_encode(i + 1 < n ? (void *)(first + (size_t)(i + 1) * bs) : (void *)end);
+        b->freed = pa_g.key;
+        if (pg->debug) memset(b + 1, PA_POISON, bs - sizeof *b);
+        PA_TOOL_NOACCESS(b, bs);
+    }
+    pg->free = (pa_block_t *)first;
+    pg->capacity += n;
+    return true;
+}
+
+/* Move the blocks other threads freed into the local free list.  Returns
+** how many; the page's used count drops by as many. */
+uint32_t pa_page_collect(pa_page_t *pg) {
+    if (!atomic_load_explicit(&pg->thread_free, memory_order_relaxed)) return 0;
+    pa_block_t *b = atomic_exchange_explicit(&pg->thread_free, NULL, memory_order_acquire);
+    if (!b) return 0;
+    uint32_t n = 0;
+    pa_block_t *head = b, *last = b;
+    for (;;) {
+        PA_TOOL_INTERNAL(last, sizeof *last);
+        n++;
+        pa_block_t *next = pa_decode(last->next);
+        if (!next) break;
+        if (PA_UNLIKELY(!pa_block_ok(next, pg))) pa_fault("corrupted free list at", last, pg->block_size);
+        PA_TOOL_NOACCESS(last, pg->block_size);
+        last = next;
+    }
+    last->next = pa_encode(pg->free);
+    PA_TOOL_NOACCESS(last, pg->block_size);
+    pg->free = head;
+    if (PA_UNLIKELY(n > PA_CNT_GET(pg->used))) pa_fault("double free (remote) in page", pg->start, pg->block_size);
+    PA_CNT_ADD(pg->used, -n);
+    return n;
+}
+
+/* The page has no free block: park it on the full list, where the fast
+** free path does not touch it.  Remote frees from now on notify the heap.
+** The flag store and the re-check of thread_free pair with the store and
+** the flag load in remote_free (free.c), so one of the two always sees the
+** other: no remote free is stranded on a parked page. */
+void pa_page_to_full(pa_heap_t *h, pa_page_t *pg) {
+    pa_list_remove(&h->avail[pg->cls], pg);
+    pa_list_push(&h->full, pg);
+    pg->in_full = 1;
+    atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pg->full_flag, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pg->thread_free, memory_order_seq_cst)) pa_page_unfull(h, pg);
+}
+
+/* Back from the full list to the front of its class list. */
+void pa_page_unfull(pa_heap_t *h, pa_page_t *pg) {
+    if (!pg->in_full) return;
+    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
+    pg->in_full = 0;
+    pa_list_remove(&h->full, pg);
+    pa_list_push(&h->avail[pg->cls], pg);
+    if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
+    pa_heap_set_curr(h, pg->cls);
+}
+
+/* Pages that other threads freed into while they sat on the full list. */
+void pa_heap_drain_notify(pa_heap_t *h) {
+    pa_page_t *pg = atomic_exchange_explicit(&h->notify, NULL, memory_order_acquire);
+    while (pg) {
+        pa_page_t *next = atomic_load_explicit(&pg->next_notify, memory_order_relaxed);
+        atomic_store_explicit(&pg->notified, 0, memory_order_release);
+        if (atomic_load_explicit(&pg->owner, memory_order_relaxed) == h && pg->in_full) pa_page_unfull(h, pg);
+        pg = next;
+    }
+}
+
+/* Give a page's span back to its segment (takes the lock). */
+void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
+    if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(&h->avail[pg->cls], pg);
+    pg->in_full = 0;
+    PA_CNT_ADD(h->class_pages[pg->cls], -1);
+    PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
+    PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
+    unsigned cls = pg->cls;
+    pa_lock();
+    pa_span_free(pg);
+    pa_unlock();
+    pa_heap_set_curr(h, cls);
+}
+
+/* The page's last block came back.  Keep it if it is the only page of its
+** class (so a malloc/free cycle does not thrash), otherwise release it. */
+void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
+    pa_page_list_t *l = &h->avail[pg->cls];
+    if (!pg->in_full && l->first == pg && !pg->next) return;
+    pa_page_release(h, pg);
+}

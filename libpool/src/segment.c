@@ -1,0 +1,158 @@
+/*
+** segment.c -- libpool's segments: 4 MiB aligned regions cut into 64 KiB
+** slices, handed out as spans (pages) and taken back, with decayed
+** purging of free slices.  Every function here runs under the global lock.
+*/
+#include "internal.h"
+
+/* Bit mask of `n` slices starting at `i`. */
+static uint64_t slice_bits(unsigned i, unsigned n) {
+    return (n == 64 ? ~0ull : ((1ull << n) - 1)) << i;
+}
+
+/* Starts of runs of n set bits in m. */
+static uint64_t runs_of(uint64_t m, unsigned n) {
+    uint64_t r = m;
+    for (unsigned k = 1; k < n && r; k++) r &= m >> k;
+    return r;
+}
+
+/* A new segment: mapped, registered, every slice but the header free. */
+static pa_segment_t *segment_new(void) {
+    pa_segment_t *s = pa_g.spare;
+    if (s) {
+        pa_g.spare = s->next;
+        pa_g.nspare--;
+    } else {
+        s = pa_os_map(PA_SEG_SIZE, PA_SEG_SIZE);
+        if (!s) return NULL;
+        atomic_fetch_add_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+        s->id = pa_g.next_seg_id++;
+        for (unsigned i = 0; i < PA_SLICES; i++) {
+            s->slice_page[i] = &pa_empty_page;
+            s->pages[i].index = (uint16_t)i;
+        }
+        s->free_mask = ~1ull;
+        s->dirty_mask = 0;
+        pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_SEGMENT);
+    }
+    s->prev = NULL;
+    s->next = pa_g.segments;
+    if (s->next) s->next->prev = s;
+    pa_g.segments = s;
+    return s;
+}
+
+/* An empty segment: kept as a spare (purged), or unmapped. */
+static void segment_drop(pa_segment_t *s) {
+    if (s->prev) s->prev->next = s->next; else pa_g.segments = s->next;
+    if (s->next) s->next->prev = s->prev;
+    if (s->dirty_mask) {
+        pa_os_purge((uint8_t *)s + PA_SLICE_SIZE, PA_SEG_SIZE - PA_SLICE_SIZE);
+        atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)(__builtin_popcountll(s->dirty_mask) * PA_SLICE_SIZE),
+                                  memory_order_relaxed);
+        s->dirty_mask = 0;
+    }
+    if (pa_g.nspare < 1) {
+        s->next = pa_g.spare;
+        pa_g.spare = s;
+        pa_g.nspare++;
+        return;
+    }
+    pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_NONE);
+    pa_os_unmap(s, PA_SEG_SIZE);
+    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+}
+
+/* Whether `bytes` more may be put in use under the process limit. */
+bool pa_commit_ok(size_t bytes) {
+    size_t lim = atomic_load_explicit(&pa_g.limit, memory_order_relaxed);
+    int64_t c = atomic_load_explicit(&pa_g.committed, memory_order_relaxed);
+    return lim == SIZE_MAX || (c >= 0 && (size_t)c + bytes <= lim);
+}
+
+/* A span of `slices` slices.  Resident (dirty) free slices are preferred:
+** they cost no page faults and no new memory. */
+pa_page_t *pa_span_alloc(unsigned slices) {
+    size_t bytes = (size_t)slices * PA_SLICE_SIZE;
+    if (!pa_commit_ok(bytes)) { errno = ENOMEM; return NULL; }
+    pa_segment_t *best = NULL;
+    unsigned at = 0;
+    for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
+        uint64_t r = runs_of(s->free_mask, slices);
+        if (!r) continue;
+        uint64_t rd = runs_of(s->dirty_mask, slices);
+        if (rd) { best = s; at = (unsigned)__builtin_ctzll(rd); break; }
+        if (!best) { best = s; at = (unsigned)__builtin_ctzll(r); }
+    }
+    if (!best) {
+        best = segment_new();
+        if (!best) return NULL;
+        at = 1;
+    }
+    uint64_t bits = slice_bits(at, slices);
+    int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
+    best->free_mask &= ~bits;
+    best->dirty_mask &= ~bits;
+    if (was_dirty) atomic_fetch_sub_explicit(&pa_g.dirty, was_dirty * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    pa_page_t *pg = &best->pages[at];
+    pg->slices = (uint16_t)slices;
+    pg->in_use = 1;
+    for (unsigned i = 0; i < slices; i++) best->slice_page[at + i] = pg;
+    atomic_fetch_add_explicit(&pa_g.committed, (int64_t)bytes, memory_order_relaxed);
+    return pg;
+}
+
+/* Take a span back.  Its slices stay resident until the decay purges them. */
+void pa_span_free(pa_page_t *pg) {
+    pa_segment_t *s = pa_segment_of(pg);
+    unsigned at = pg->index, n = pg->slices;
+    uint64_t bits = slice_bits(at, n);
+    for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
+    pg->in_use = 0;
+    atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
+    if (!s->dirty_mask) s->dirty_since = pa_clock_ms();
+    s->free_mask |= bits;
+    s->dirty_mask |= bits;
+    atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    if (s->free_mask == ~1ull) segment_drop(s);
+    else pa_purge(false);
+}
+
+/* Purge dirty free slices: all of them (`all`), or, once more than
+** dirty_keep bytes are dirty, those of segments dirty for longer than the
+** decay.  The keep is the hysteresis that stops alloc/free cycles from
+** faulting pages in and out. Returns the bytes released. */
+size_t pa_purge(bool all) {
+    if (!all && (size_t)atomic_load_explicit(&pa_g.dirty, memory_order_relaxed) <= pa_g.dirty_keep) return 0;
+    uint64_t now = pa_clock_ms();
+    size_t released = 0;
+    for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
+        if (!s->dirty_mask || (!all && now - s->dirty_since < pa_g.decay_ms)) continue;
+        uint64_t m = s->dirty_mask;
+        while (m) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            uint64_t rest = ~(m >> i);
+            unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+            pa_os_purge((uint8_t *)s + (size_t)i * PA_SLICE_SIZE, (size_t)n * PA_SLICE_SIZE);
+            released += (size_t)n * PA_SLICE_SIZE;
+            m &= ~slice_bits(i, n);
+        }
+        s->dirty_mask = 0;
+    }
+    atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)released, memory_order_relaxed);
+    if (all) {
+        while (pa_g.spare) {
+            pa_segment_t *s = pa_g.spare;
+            pa_g.spare = s->next;
+            pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_NONE);
+            pa_os_unmap(s, PA_SEG_SIZE);
+            atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+            released += PA_SEG_SIZE - PA_SLICE_SIZE;
+        }
+        pa_g.nspare = 0;
+    }
+    return released;
+}

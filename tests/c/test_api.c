@@ -1,0 +1,211 @@
+/* test_api.c -- libpool's API edge cases: standard malloc semantics, errors,
+** alignment, ownership, large blocks and exact single-thread statistics. */
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "check.h"
+
+static int global_var;
+
+static void test_malloc_zero_unique(void) {
+    void *a = pool_malloc(0), *b = pool_malloc(0);
+    CHECK(a && b && a != b);
+    CHECK(pool_usable_size(a) >= 1);
+    pool_free(a);
+    pool_free(b);
+    pool_free(NULL); /* does nothing */
+}
+
+static void test_errors(void) {
+    errno = 0;
+    CHECK(pool_malloc(SIZE_MAX) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(pool_malloc(SIZE_MAX - 4096) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(pool_calloc(SIZE_MAX / 2, 3) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(pool_calloc((size_t)1 << 33, (size_t)1 << 33) == NULL && errno == ENOMEM);
+    errno = 0;
+    CHECK(pool_aligned_alloc(3, 16) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(pool_aligned_alloc(0, 16) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(pool_aligned_alloc(64, SIZE_MAX - 10) == NULL && errno == ENOMEM);
+    /* A failed realloc leaves the block valid and unchanged. */
+    char *p = pool_malloc(100);
+    memset(p, 'x', 100);
+    errno = 0;
+    CHECK(pool_realloc(p, SIZE_MAX - 100) == NULL && errno == ENOMEM);
+    for (int i = 0; i < 100; i++) CHECK(p[i] == 'x');
+    pool_free(p);
+    /* A block in the large range, too. */
+    p = pool_malloc(1 << 20);
+    memset(p, 'y', 1 << 20);
+    CHECK(pool_realloc(p, SIZE_MAX / 2) == NULL && errno == ENOMEM);
+    CHECK(p[0] == 'y' && p[(1 << 20) - 1] == 'y');
+    pool_free(p);
+}
+
+static void test_realloc_semantics(void) {
+    char *p = pool_realloc(NULL, 40); /* realloc(NULL, n) is malloc(n) */
+    CHECK(p != NULL);
+    for (int i = 0; i < 40; i++) p[i] = (char)i;
+    /* Same class: stays in place. */
+    CHECK(pool_realloc(p, 48) == p);
+    /* Grows through small, medium and large sizes keeping contents. */
+    size_t sizes[] = { 100, 1000, 5000, 70000, 200000, 3 << 20, 20 << 20, 5 << 20, 300000, 64, 17 };
+    size_t have = 40;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        p = pool_realloc(p, n);
+        CHECK(p != NULL);
+        CHECK(((uintptr_t)p & 15) == 0);
+        CHECK(pool_usable_size(p) >= n);
+        size_t keep = have < n ? have : n;
+        for (size_t i = 0; i < keep; i++) CHECK(p[i] == (char)i);
+        for (size_t i = 0; i < n; i++) p[i] = (char)i;
+        have = n;
+    }
+    pool_free(p);
+}
+
+static void test_calloc_zero(void) {
+    for (int round = 0; round < 3; round++) {
+        size_t sizes[] = { 1, 16, 100, 1024, 4000, 65536, 200000 };
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            unsigned char *p = pool_calloc(1, sizes[k]);
+            CHECK(p != NULL);
+            for (size_t i = 0; i < sizes[k]; i++) CHECK(p[i] == 0);
+            memset(p, 0xAB, sizes[k]); /* dirty it for the next round */
+            pool_free(p);
+        }
+    }
+}
+
+static void test_aligned(void) {
+    for (size_t align = 1; align <= ((size_t)16 << 20); align <<= 1) {
+        size_t ns[] = { 0, 1, align / 2 + 1, align, align + 1, 3 * align + 5 };
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            size_t n = ns[k];
+            if (n > ((size_t)64 << 20)) continue;
+            char *p = pool_aligned_alloc(align, n);
+            CHECK(p != NULL);
+            CHECK(((uintptr_t)p % (align < 16 ? 16 : align)) == 0);
+            CHECK(pool_usable_size(p) >= n);
+            CHECK(pool_owns(p));
+            memset(p, 7, n);
+            pool_free(p);
+        }
+    }
+}
+
+static void test_owns(void) {
+    int local;
+    void *sys = malloc(64);
+    void *map = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(!pool_owns(NULL));
+    CHECK(!pool_owns(&local));
+    CHECK(!pool_owns(&global_var));
+    CHECK(!pool_owns(sys));
+    CHECK(!pool_owns(map));
+    CHECK(!pool_owns((void *)(uintptr_t)-4096));
+    CHECK(!pool_owns((void *)((uintptr_t)1 << 50)));
+    void *small = pool_malloc(24), *large = pool_malloc(1 << 22);
+    CHECK(pool_owns(small) && pool_owns(large));
+    CHECK(pool_owns((char *)large + (1 << 22) - 1));
+    free(sys);
+    munmap(map, 1 << 16);
+    pool_free(small);
+    pool_free(large);
+    CHECK(!pool_owns(large)); /* unmapped: no longer ours */
+}
+
+static void test_size_classes(void) {
+    size_t prev = 0;
+    for (int c = 0; c < POOL_NCLASSES; c++) {
+        size_t s = pool_class_size(c);
+        CHECK(s % 16 == 0 && s > prev);
+        /* Worst case: a request of prev+1 bytes lands in this class. */
+        if (prev >= 64) CHECK((double)(s - (prev + 1)) / (double)s <= 0.25);
+        CHECK(pool_size_class(s) == c);
+        CHECK(pool_size_class(prev + 1) == c);
+        prev = s;
+    }
+    CHECK(prev >= 32 * 1024);
+    CHECK(prev == POOL_MAX_CLASS_SIZE);
+    CHECK(pool_size_class(POOL_MAX_CLASS_SIZE + 1) == -1);
+    errno = 0;
+    CHECK(pool_class_size(POOL_NCLASSES) == 0 && errno == EINVAL);
+}
+
+/* Counts are exact on one thread: a burst of 1000 blocks of one class. */
+static void test_stats_exact(void) {
+    pool_stats_t a, b, c;
+    CHECK(pool_stats(&a) == 0);
+    void *ps[1000];
+    for (int i = 0; i < 1000; i++) ps[i] = pool_malloc(200); /* class 224 */
+    void *big = pool_malloc(1 << 20);
+    CHECK(pool_stats(&b) == 0);
+    int cls = pool_size_class(200);
+    CHECK_EQ(b.classes[cls].allocs - a.classes[cls].allocs, 1000);
+    CHECK_EQ(b.classes[cls].live_blocks - a.classes[cls].live_blocks, 1000);
+    CHECK_EQ(b.large_blocks - a.large_blocks, 1);
+    CHECK_EQ((long long)b.live_bytes - (long long)a.live_bytes, 1000 * 224 + (long long)pool_usable_size(big));
+    CHECK(b.peak_bytes >= b.live_bytes);
+    CHECK(b.reserved_bytes >= b.committed_bytes && b.committed_bytes >= b.live_bytes);
+    CHECK(b.mmap_calls > a.mmap_calls);
+    for (int i = 0; i < 1000; i++) pool_free(ps[i]);
+    pool_free(big);
+    CHECK(pool_stats(&c) == 0);
+    CHECK_EQ(c.classes[cls].frees - a.classes[cls].frees, 1000);
+    CHECK_EQ(c.classes[cls].live_blocks, a.classes[cls].live_blocks);
+    CHECK_EQ(c.live_bytes, a.live_bytes);
+    CHECK_EQ(c.large_blocks, a.large_blocks);
+    CHECK(c.munmap_calls > b.munmap_calls);
+    CHECK(c.peak_bytes >= b.live_bytes);
+    char buf[16384];
+    size_t n = pool_stats_report(&c, buf, sizeof buf);
+    CHECK(n > 0 && n < sizeof buf && strstr(buf, "live_bytes") && strstr(buf, "  224 ") != NULL);
+    n = pool_stats_json(&c, buf, sizeof buf);
+    CHECK(n > 0 && n < sizeof buf && buf[0] == '{' && buf[n - 1] == '}' && strstr(buf, "\"classes\": ["));
+    /* Too small a buffer: truncated, NUL-terminated, needed length returned. */
+    char tiny[8];
+    CHECK(pool_stats_json(&c, tiny, sizeof tiny) == n && strlen(tiny) == 7);
+    CHECK(pool_stats(NULL) == -1 && errno == EINVAL);
+    /* Peak resets to what is live. */
+    pool_reset_peak();
+    CHECK(pool_stats(&c) == 0 && c.peak_bytes == c.live_bytes);
+}
+
+static void test_page_map(void) {
+    void *ps[100];
+    for (int i = 0; i < 100; i++) ps[i] = pool_malloc(3000);
+    size_t n = pool_page_map(NULL, 0);
+    CHECK(n > 0);
+    pool_page_info_t *pages = calloc(n, sizeof *pages);
+    CHECK(pool_page_map(pages, n) == n);
+    unsigned used = 0;
+    int cls = pool_size_class(3000);
+    for (size_t i = 0; i < n; i++)
+        if (pages[i].cls == cls) {
+            CHECK(pages[i].block_size == 3072 && pages[i].used <= pages[i].capacity && pages[i].owner != 0);
+            used += pages[i].used;
+        }
+    CHECK_EQ(used, 100);
+    free(pages);
+    for (int i = 0; i < 100; i++) pool_free(ps[i]);
+}
+
+int main(void) {
+    test_malloc_zero_unique();
+    test_errors();
+    test_realloc_semantics();
+    test_calloc_zero();
+    test_aligned();
+    test_owns();
+    test_size_classes();
+    test_stats_exact();
+    test_page_map();
+    printf("test_api: ok\n");
+    return 0;
+}

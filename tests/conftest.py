@@ -1,0 +1,31 @@
+"""Shared fixtures: one CMake build of every native artifact per test session."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def build_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("POOL_BUILD_DIR", ROOT / "build"))
+
+
+def cmake_build(bdir: pathlib.Path, *defs: str) -> pathlib.Path:
+    """Configure (once) and build `bdir`; raise with the tool's output on failure."""
+    bdir.mkdir(parents=True, exist_ok=True)
+    steps = []
+    if not (bdir / "CMakeCache.txt").exists() or defs:
+        steps.append(["cmake", "-S", str(ROOT), "-B", str(bdir), *defs])
+    steps.append(["cmake", "--build", str(bdir), "-j", str(os.cpu_count() or 2)])
+    for cmd in steps:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout[-6000:]}")
+    return bdir
+
+
+@pytest.fixture(scope="session")
+def native_build() -> pathlib.Path:
+    return cmake_build(build_dir())
