@@ -96,6 +96,8 @@ static void heap_struct_free(pa_heap_t *h) {
         pa_g.dead_frees[c] += PA_CNT_GET(h->count[c].frees);
     }
     pa_g.dead_reallocs += PA_CNT_GET(h->reallocs);
+    pa_g.dead_large_allocs += PA_CNT_GET(h->large_allocs);
+    pa_g.dead_large_frees += PA_CNT_GET(h->large_frees);
     pa_g.dead_large_blocks += PA_CNT_GET(h->large_blocks);
     pa_g.dead_large_bytes += PA_CNT_GET(h->large_bytes);
     if (h->sized) pa_g.dead_live += PA_CNT_GET(h->live);
@@ -272,6 +274,7 @@ void pool_heap_destroy(pool_heap_t *heap) {
     PA_CNT_SET(h->live, 0);
     PA_CNT_SET(h->large_blocks, 0);
     PA_CNT_SET(h->large_bytes, 0);
+    PA_CNT_SET(h->large_frees, PA_CNT_GET(h->large_allocs));
     heap_struct_free(h);
     pa_unlock();
 }

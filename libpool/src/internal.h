@@ -151,6 +151,8 @@ typedef struct pa_heap {
     PA_CNT(uint64_t) reallocs;
     PA_CNT(int64_t) large_blocks;
     PA_CNT(int64_t) large_bytes;
+    PA_CNT(uint64_t) large_allocs;
+    PA_CNT(uint64_t) large_frees;
     PA_CNT(int64_t) class_pages[PA_NCLASSES];
     PA_CNT(int64_t) class_blocks[PA_NCLASSES];
     PA_CNT(int64_t) committed;      /* bytes of its spans */
@@ -194,10 +196,11 @@ typedef struct pa_global {
     uint64_t high_water;
     /* counters of heaps that are gone */
     uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
-    uint64_t dead_reallocs;
+    uint64_t dead_reallocs, dead_large_allocs, dead_large_frees;
     int64_t dead_live, dead_large_blocks, dead_large_bytes;
     _Atomic(uint64_t) loose_frees[PA_NCLASSES]; /* frees by threads without a heap */
     _Atomic(int64_t) loose_large_blocks, loose_large_bytes;
+    _Atomic(uint64_t) loose_large_frees;
     pthread_key_t tkey;
 } pa_global_t;
 

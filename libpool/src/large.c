@@ -84,6 +84,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
         if ((uint64_t)PA_CNT_GET(h->live) > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)PA_CNT_GET(h->live));
     }
     large_account(h, lg, +1);
+    PA_CNT_ADD(h->large_allocs, 1);
     large_mapped((int64_t)map);
     pa_lock();
     large_link(lg);
@@ -115,6 +116,8 @@ void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
     PA_TOOL_FREE((uint8_t *)lg + lg->offset);
     if (lg->heap && lg->heap->kind == PA_HEAP_USER && lg->heap == h) PA_CNT_ADD(h->live, -(int64_t)large_charge(h, lg));
     large_account(h, lg, -1);
+    if (h && h != &pa_empty_heap) PA_CNT_ADD(h->large_frees, 1);
+    else atomic_fetch_add_explicit(&pa_g.loose_large_frees, 1, memory_order_relaxed);
     pa_lock();
     pa_large_release_locked(lg);
     pa_unlock();

@@ -1,0 +1,67 @@
+/* test_trim.c -- memory goes back to the OS: after a large live set is
+** freed, pool_trim() brings RSS back near where it started, and without
+** trim the decay purges free pages once they have aged. */
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size, res;
+    CHECK(f && fscanf(f, "%ld %ld", &size, &res) == 2);
+    fclose(f);
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+#define N 400000
+
+static void **fill_live_set(void) {
+    void **ps = malloc(N * sizeof *ps);
+    for (long i = 0; i < N; i++) {
+        size_t n = 16 + (size_t)(i * 7919 % 1000);
+        ps[i] = pool_malloc(n);
+        memset(ps[i], 1, n);
+    }
+    return ps;
+}
+
+int main(void) {
+    setenv("POOL_DECAY_MS", "50", 1);
+    void **ps = malloc(N * sizeof *ps); /* our own array: touch it first */
+    memset(ps, 0, N * sizeof *ps);
+    free(ps);
+    long base = rss_kb();
+    ps = fill_live_set();
+    long full = rss_kb();
+    CHECK(full > base + 150 * 1024); /* ~200 MB live */
+    for (long i = 0; i < N; i++) pool_free(ps[i]);
+    size_t released = pool_trim();
+    long trimmed = rss_kb();
+    printf("rss: start %ld KiB, live set %ld KiB, after free+trim %ld KiB (released %zu bytes)\n", base, full,
+           trimmed, released);
+    CHECK(trimmed < base + 16 * 1024);
+    pool_stats_t st;
+    CHECK(pool_stats(&st) == 0 && st.madvise_calls > 0);
+    free(ps);
+
+    /* Decay: free a live set, let it age, and any later page release
+    ** purges it without pool_trim(). */
+    ps = fill_live_set();
+    for (long i = 0; i < N; i++) pool_free(ps[i]);
+    long freed = rss_kb();
+    struct timespec ts = { 0, 200 * 1000000L };
+    nanosleep(&ts, NULL);
+    for (int k = 0; k < 3; k++) { /* churn that takes and returns pages */
+        void *big[64];
+        for (int i = 0; i < 64; i++) big[i] = pool_malloc(100000);
+        for (int i = 0; i < 64; i++) pool_free(big[i]);
+    }
+    long decayed = rss_kb();
+    printf("rss: after free %ld KiB, after decay %ld KiB\n", freed, decayed);
+    CHECK(decayed < base + 24 * 1024);
+    free(ps);
+    printf("test_trim: ok\n");
+    return 0;
+}
