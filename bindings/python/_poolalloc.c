@@ -1,0 +1,646 @@
+/*
+** _poolalloc.c -- poolalloc._poolalloc: libpool as CPython's allocator.
+**
+** A PyMemAllocatorEx per domain (raw, mem, obj) that wraps the allocator it
+** finds there, as CPython requires after start-up.  Each domain is in one
+** of two modes:
+**   pool     new blocks come from libpool;
+**   forward  new blocks come from the previous allocator.
+** In both modes free and realloc decide each pointer's owner with
+** pool_owns() (O(1), reads only libpool's memory): pool blocks go to
+** libpool, every other block to the previous allocator of the domain being
+** called, with that allocator's own ctx -- exactly where CPython would have
+** sent it without us.  The wrap is made once, for all domains, and never
+** undone: uninstall() only switches every domain to forward mode, so pool
+** blocks still alive keep reaching libpool (the forwarding shim), and a
+** second install() switches back without wrapping twice.
+**
+** Thread safety: libpool is thread-safe; the modes are atomics; `prev` is
+** written once, before our functions are installed, and never again.
+*/
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define PYD_NDOMAINS 3
+#define PYD_MODE_FORWARD 0
+#define PYD_MODE_POOL 1
+
+#if defined(__GNUC__)
+#define PYD_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define PYD_LIKELY(x) (x)
+#endif
+
+#ifdef Py_GIL_DISABLED
+/* Free-threaded CPython allocates objects with its own mimalloc heaps (the
+** GC walks them), so the obj domain is left alone there. */
+#define PYD_GIL_DISABLED 1
+#else
+#define PYD_GIL_DISABLED 0
+#endif
+
+typedef struct pyd_domain {
+    PyMemAllocatorEx prev;      /* what we wrapped; fixed once wrapped */
+    _Atomic int mode;           /* PYD_MODE_* */
+} pyd_domain_t;
+
+static pyd_domain_t pyd_dom[PYD_NDOMAINS];
+static const char *const pyd_names[PYD_NDOMAINS] = { "raw", "mem", "obj" };
+static int pyd_wrapped;                         /* under pyd_lock */
+static pthread_mutex_t pyd_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(unsigned long long) pyd_foreign_frees;
+
+/* Whether domain d serves new blocks from the pool now. */
+#define PYD_POOL(d) (atomic_load_explicit(&pyd_dom[d].mode, memory_order_relaxed) == PYD_MODE_POOL)
+
+/* ---- the allocator functions, one set per domain ---- */
+
+/* A pool block in forward mode moves to the previous allocator on realloc,
+** so the pool drains after uninstall(). */
+static void *pyd_move_out(pyd_domain_t *dom, void *p, size_t n) {
+    void *q = dom->prev.malloc(dom->prev.ctx, n);
+    if (!q) return NULL;
+    size_t old = pool_usable_size(p);
+    memcpy(q, p, old < n ? old : n);
+    pool_free(p);
+    return q;
+}
+
+/* Foreign realloc: the block stays with the allocator that made it (its
+** size cannot be known without reading its memory). */
+static void *pyd_realloc_in(int d, void *p, size_t n) {
+    pyd_domain_t *dom = &pyd_dom[d];
+    if (p == NULL) return PYD_POOL(d) ? pool_malloc(n) : dom->prev.malloc(dom->prev.ctx, n);
+    if (pool_owns(p)) return PYD_POOL(d) ? pool_realloc(p, n) : pyd_move_out(dom, p, n);
+    return dom->prev.realloc(dom->prev.ctx, p, n);
+}
+
+/* A block we do not own goes back to the domain's previous allocator;
+** frees of foreign blocks made while the domain serves from the pool are
+** counted (foreign_frees). */
+static void pyd_free_foreign(int d, void *p) {
+    pyd_domain_t *dom = &pyd_dom[d];
+    if (PYD_POOL(d)) atomic_fetch_add_explicit(&pyd_foreign_frees, 1, memory_order_relaxed);
+    dom->prev.free(dom->prev.ctx, p);
+}
+
+#define PYD_DOMAIN_FUNCS(D, name)                                                          \
+    static void *name##_malloc(void *ctx, size_t n) {                                      \
+        (void)ctx;                                                                         \
+        if (PYD_LIKELY(PYD_POOL(D))) return pool_malloc(n);                                \
+        return pyd_dom[D].prev.malloc(pyd_dom[D].prev.ctx, n);                             \
+    }                                                                                      \
+    static void *name##_calloc(void *ctx, size_t count, size_t n) {                        \
+        (void)ctx;                                                                         \
+        if (PYD_LIKELY(PYD_POOL(D))) return pool_calloc(count, n);                         \
+        return pyd_dom[D].prev.calloc(pyd_dom[D].prev.ctx, count, n);                      \
+    }                                                                                      \
+    static void *name##_realloc(void *ctx, void *p, size_t n) {                            \
+        (void)ctx;                                                                         \
+        return pyd_realloc_in(D, p, n);                                                    \
+    }                                                                                      \
+    static void name##_free(void *ctx, void *p) {                                          \
+        (void)ctx;                                                                         \
+        if (PYD_LIKELY(pool_owns(p))) pool_free(p);                                        \
+        else if (p) pyd_free_foreign(D, p);                                                \
+    }
+
+PYD_DOMAIN_FUNCS(PYMEM_DOMAIN_RAW, pyd_raw)
+PYD_DOMAIN_FUNCS(PYMEM_DOMAIN_MEM, pyd_mem)
+PYD_DOMAIN_FUNCS(PYMEM_DOMAIN_OBJ, pyd_obj)
+
+static const PyMemAllocatorEx pyd_ours[PYD_NDOMAINS] = {
+    { &pyd_dom[PYMEM_DOMAIN_RAW], pyd_raw_malloc, pyd_raw_calloc, pyd_raw_realloc, pyd_raw_free },
+    { &pyd_dom[PYMEM_DOMAIN_MEM], pyd_mem_malloc, pyd_mem_calloc, pyd_mem_realloc, pyd_mem_free },
+    { &pyd_dom[PYMEM_DOMAIN_OBJ], pyd_obj_malloc, pyd_obj_calloc, pyd_obj_realloc, pyd_obj_free },
+};
+
+/* Domains we may wrap: all but obj on free-threaded builds. */
+static int pyd_wrappable(int d) { return !(PYD_GIL_DISABLED && d == PYMEM_DOMAIN_OBJ); }
+
+/* Wrap every wrappable domain once, in forward mode.  pyd_lock held. */
+static void pyd_wrap(void) {
+    if (pyd_wrapped) return;
+    for (int d = 0; d < PYD_NDOMAINS; d++) {
+        if (!pyd_wrappable(d)) continue;
+        PyMem_GetAllocator((PyMemAllocatorDomain)d, &pyd_dom[d].prev);
+        atomic_store(&pyd_dom[d].mode, PYD_MODE_FORWARD);
+        PyMemAllocatorEx ours = pyd_ours[d];
+        PyMem_SetAllocator((PyMemAllocatorDomain)d, &ours);
+    }
+    pyd_wrapped = 1;
+}
+
+/* Bit mask of the domains serving from the pool. */
+static int pyd_pool_mask(void) {
+    int mask = 0;
+    for (int d = 0; d < PYD_NDOMAINS; d++)
+        if (PYD_POOL(d)) mask |= 1 << d;
+    return mask;
+}
+
+/* ---- module functions ---- */
+
+/* Argument that must be a mask of domain bits; ValueError otherwise. */
+static int pyd_mask_arg(PyObject *arg, int *mask) {
+    long m = PyLong_AsLong(arg);
+    if (m == -1 && PyErr_Occurred()) return -1;
+    if (m <= 0 || m >= (1 << PYD_NDOMAINS)) {
+        PyErr_Format(PyExc_ValueError, "domain mask must be in 1..%d, not %ld", (1 << PYD_NDOMAINS) - 1, m);
+        return -1;
+    }
+    if (PYD_GIL_DISABLED && (m & (1 << PYMEM_DOMAIN_OBJ))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "poolalloc cannot serve the 'obj' domain on a free-threaded build (Py_GIL_DISABLED): "
+                        "CPython needs its own mimalloc for objects; use domains ('raw', 'mem')");
+        return -1;
+    }
+    *mask = (int)m;
+    return 0;
+}
+
+PyDoc_STRVAR(pyd_install_doc, "_install(mask) -> bool\n\n"
+             "Serve the domains of bit mask `mask` (1 raw, 2 mem, 4 obj) from the pool.\n"
+             "Returns False (and changes nothing) if some domain already does.");
+
+static PyObject *pyd_install(PyObject *self, PyObject *arg) {
+    int mask;
+    if (pyd_mask_arg(arg, &mask) < 0) return NULL;
+    pthread_mutex_lock(&pyd_lock);
+    int changed = pyd_pool_mask() == 0;
+    if (changed) {
+        pyd_wrap();
+        for (int d = 0; d < PYD_NDOMAINS; d++)
+            if (mask & (1 << d)) atomic_store(&pyd_dom[d].mode, PYD_MODE_POOL);
+    }
+    pthread_mutex_unlock(&pyd_lock);
+    return PyBool_FromLong(changed);
+}
+
+PyDoc_STRVAR(pyd_uninstall_doc, "_uninstall() -> bool\n\n"
+             "New blocks come from the previous allocators again; pool blocks still\n"
+             "alive keep being freed by the pool.  Returns whether anything changed.");
+
+static PyObject *pyd_uninstall(PyObject *self, PyObject *unused) {
+    pthread_mutex_lock(&pyd_lock);
+    int changed = pyd_pool_mask() != 0;
+    for (int d = 0; d < PYD_NDOMAINS; d++) atomic_store(&pyd_dom[d].mode, PYD_MODE_FORWARD);
+    pthread_mutex_unlock(&pyd_lock);
+    return PyBool_FromLong(changed);
+}
+
+PyDoc_STRVAR(pyd_domains_doc, "_domains() -> int\n\nBit mask of the domains served from the pool now.");
+
+static PyObject *pyd_domains(PyObject *self, PyObject *unused) { return PyLong_FromLong(pyd_pool_mask()); }
+
+static PyObject *pyd_is_wrapped(PyObject *self, PyObject *unused) {
+    pthread_mutex_lock(&pyd_lock);
+    int w = pyd_wrapped;
+    pthread_mutex_unlock(&pyd_lock);
+    return PyBool_FromLong(w);
+}
+
+PyDoc_STRVAR(pyd_set_limit_doc, "_set_limit(nbytes) -> int\n\n"
+             "pool_set_limit(): cap the bytes the pool has in use from the OS (0: no cap).\n"
+             "Returns the previous cap.");
+
+static PyObject *pyd_set_limit(PyObject *self, PyObject *arg) {
+    if (!PyLong_Check(arg)) return PyErr_Format(PyExc_ValueError, "limit must be an int, not %.100s", Py_TYPE(arg)->tp_name);
+    PyObject *zero = PyLong_FromLong(0);
+    int negative = zero ? PyObject_RichCompareBool(arg, zero, Py_LT) : -1;
+    Py_XDECREF(zero);
+    if (negative < 0) return NULL;
+    if (negative) return PyErr_Format(PyExc_ValueError, "limit must be >= 0, not %R", arg);
+    size_t n = PyLong_AsSize_t(arg);
+    if (n == (size_t)-1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromSize_t(pool_set_limit(n));
+}
+
+static PyObject *pyd_get_limit(PyObject *self, PyObject *unused) { return PyLong_FromSize_t(pool_get_limit()); }
+
+/* d[key] = value (a new reference, consumed); -1 on error. */
+static int pyd_put(PyObject *d, const char *key, PyObject *value) {
+    if (!value) return -1;
+    int r = PyDict_SetItemString(d, key, value);
+    Py_DECREF(value);
+    return r;
+}
+
+#define PYD_PUT_SIZE(d, st, f) pyd_put((d), #f, PyLong_FromSize_t((st)->f))
+#define PYD_PUT_U64(d, st, f) pyd_put((d), #f, PyLong_FromUnsignedLongLong((unsigned long long)(st)->f))
+
+/* One size class as a dict. */
+static PyObject *pyd_class_dict(const pool_class_stats_t *cs) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    if (PYD_PUT_SIZE(d, cs, size) < 0 || PYD_PUT_SIZE(d, cs, live_blocks) < 0 || PYD_PUT_SIZE(d, cs, free_blocks) < 0 ||
+        PYD_PUT_SIZE(d, cs, pages) < 0 || PYD_PUT_U64(d, cs, allocs) < 0 || PYD_PUT_U64(d, cs, frees) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+PyDoc_STRVAR(pyd_stats_doc, "stats() -> dict\n\n"
+             "The process pool's statistics (pool_stats) plus foreign_frees: the frees of\n"
+             "blocks handed back to the previous allocator while serving from the pool.\n"
+             "classes is a list of per-size-class dicts.");
+
+static PyObject *pyd_stats(PyObject *self, PyObject *unused) {
+    pool_stats_t st;
+    if (pool_stats(&st) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+    PyObject *d = PyDict_New(), *classes = PyList_New(0);
+    if (!d || !classes) goto fail;
+    if (PYD_PUT_SIZE(d, &st, live_bytes) < 0 || PYD_PUT_SIZE(d, &st, peak_bytes) < 0 ||
+        PYD_PUT_SIZE(d, &st, reserved_bytes) < 0 || PYD_PUT_SIZE(d, &st, committed_bytes) < 0 ||
+        PYD_PUT_U64(d, &st, allocs) < 0 || PYD_PUT_U64(d, &st, frees) < 0 || PYD_PUT_U64(d, &st, reallocs) < 0 ||
+        PYD_PUT_SIZE(d, &st, large_blocks) < 0 || PYD_PUT_SIZE(d, &st, large_bytes) < 0 ||
+        PYD_PUT_U64(d, &st, mmap_calls) < 0 || PYD_PUT_U64(d, &st, munmap_calls) < 0 ||
+        PYD_PUT_U64(d, &st, madvise_calls) < 0 || PYD_PUT_SIZE(d, &st, heaps) < 0 ||
+        pyd_put(d, "foreign_frees", PyLong_FromUnsignedLongLong(atomic_load(&pyd_foreign_frees))) < 0 ||
+        pyd_put(d, "limit", PyLong_FromSize_t(pool_get_limit())) < 0)
+        goto fail;
+    for (unsigned c = 0; c < st.nclasses && c < POOL_NCLASSES; c++) {
+        PyObject *cd = pyd_class_dict(&st.classes[c]);
+        if (!cd || PyList_Append(classes, cd) < 0) { Py_XDECREF(cd); goto fail; }
+        Py_DECREF(cd);
+    }
+    if (PyDict_SetItemString(d, "classes", classes) < 0) goto fail;
+    Py_DECREF(classes);
+    return d;
+fail:
+    Py_XDECREF(classes);
+    Py_XDECREF(d);
+    return NULL;
+}
+
+PyDoc_STRVAR(pyd_reset_peak_doc, "reset_peak()\n\nRestart peak_bytes from the bytes live now.");
+
+static PyObject *pyd_reset_peak(PyObject *self, PyObject *unused) {
+    pool_reset_peak();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(pyd_report_doc, "report() -> str\n\n"
+             "The pool's per-size-class table (pool_stats_report) and the foreign frees:\n"
+             "what sys._debugmallocstats() shows for pymalloc.");
+
+static PyObject *pyd_report(PyObject *self, PyObject *unused) {
+    pool_stats_t st;
+    if (pool_stats(&st) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+    size_t need = pool_stats_report(&st, NULL, 0), len = need + 128;
+    char *buf = malloc(len);
+    if (!buf) return PyErr_NoMemory();
+    size_t n = pool_stats_report(&st, buf, len);
+    if (n < len) n += (size_t)snprintf(buf + n, len - n, "  foreign_frees  %14llu\n", atomic_load(&pyd_foreign_frees));
+    PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)(n < len ? n : len - 1), "replace");
+    free(buf);
+    return s;
+}
+
+PyDoc_STRVAR(pyd_page_map_doc, "page_map() -> list\n\n"
+             "One dict per page in use (pool_page_map): address, bytes, cls, block_size,\n"
+             "capacity, used, segment, owner (0: orphaned, else a heap id).");
+
+static PyObject *pyd_page_map(PyObject *self, PyObject *unused) {
+    /* libc malloc for the snapshot buffer, so the snapshot does not see it. */
+    size_t max = pool_page_map(NULL, 0) + 64, n;
+    pool_page_info_t *recs = NULL;
+    for (;;) {
+        free(recs);
+        recs = malloc(max * sizeof *recs);
+        if (!recs) return PyErr_NoMemory();
+        n = pool_page_map(recs, max);
+        if (n <= max) break;
+        max = n + 64;
+    }
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < n; i++) {
+        const pool_page_info_t *r = &recs[i];
+        PyObject *d = Py_BuildValue("{s:N,s:n,s:i,s:I,s:I,s:I,s:I,s:I}", "address", PyLong_FromSize_t(r->address),
+                                    "bytes", (Py_ssize_t)r->bytes, "cls", r->cls, "block_size", r->block_size,
+                                    "capacity", r->capacity, "used", r->used, "segment", r->segment, "owner", r->owner);
+        if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
+        Py_XDECREF(d);
+    }
+    free(recs);
+    return list;
+}
+
+PyDoc_STRVAR(pyd_owns_doc, "_owns(address) -> bool\n\npool_owns(): whether libpool owns the block at this address.");
+
+static PyObject *pyd_owns(PyObject *self, PyObject *arg) {
+    void *p = PyLong_AsVoidPtr(arg);
+    if (!p && PyErr_Occurred()) return NULL;
+    return PyBool_FromLong(pool_owns(p));
+}
+
+/* ---- test helpers: raw block operations through a chosen domain ---- */
+
+/* Domain named by a str argument; -1 with ValueError otherwise. */
+static int pyd_domain_arg(const char *name) {
+    for (int d = 0; d < PYD_NDOMAINS; d++)
+        if (strcmp(name, pyd_names[d]) == 0) return d;
+    PyErr_Format(PyExc_ValueError, "unknown domain '%s' (expected 'raw', 'mem' or 'obj')", name);
+    return -1;
+}
+
+/* The byte at offset i of a block filled with `seed`. */
+static unsigned char pyd_pattern(unsigned seed, size_t i) { return (unsigned char)(seed * 131u + i * 31u + (i >> 8)); }
+
+static void pyd_fill_bytes(unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) p[i] = pyd_pattern(seed, i);
+}
+
+static int pyd_check_bytes(const unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != pyd_pattern(seed, i)) return 0;
+    return 1;
+}
+
+PyDoc_STRVAR(pyd_block_doc, "_alloc(domain, size) / _calloc(domain, count, size) -> address\n"
+             "_realloc(domain, address, size) -> address;  _free(domain, address)\n"
+             "_fill(address, size, seed);  _check(address, size, seed) -> bool\n\n"
+             "Test helpers: PyMem_Raw* / PyMem_* / PyObject_* calls on raw addresses.");
+
+static PyObject *pyd_alloc(PyObject *self, PyObject *args) {
+    const char *name;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "sn:_alloc", &name, &n)) return NULL;
+    int d = pyd_domain_arg(name);
+    if (d < 0) return NULL;
+    void *p = d == 0 ? PyMem_RawMalloc((size_t)n) : d == 1 ? PyMem_Malloc((size_t)n) : PyObject_Malloc((size_t)n);
+    if (!p) return PyErr_NoMemory();
+    return PyLong_FromVoidPtr(p);
+}
+
+static PyObject *pyd_calloc(PyObject *self, PyObject *args) {
+    const char *name;
+    Py_ssize_t count, n;
+    if (!PyArg_ParseTuple(args, "snn:_calloc", &name, &count, &n)) return NULL;
+    int d = pyd_domain_arg(name);
+    if (d < 0) return NULL;
+    size_t c = (size_t)count, s = (size_t)n;
+    void *p = d == 0 ? PyMem_RawCalloc(c, s) : d == 1 ? PyMem_Calloc(c, s) : PyObject_Calloc(c, s);
+    if (!p) return PyErr_NoMemory();
+    return PyLong_FromVoidPtr(p);
+}
+
+static PyObject *pyd_realloc(PyObject *self, PyObject *args) {
+    const char *name;
+    PyObject *addr;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "sOn:_realloc", &name, &addr, &n)) return NULL;
+    int d = pyd_domain_arg(name);
+    void *p = PyLong_AsVoidPtr(addr);
+    if (d < 0 || (!p && PyErr_Occurred())) return NULL;
+    void *q = d == 0 ? PyMem_RawRealloc(p, (size_t)n) : d == 1 ? PyMem_Realloc(p, (size_t)n) : PyObject_Realloc(p, (size_t)n);
+    if (!q) return PyErr_NoMemory();
+    return PyLong_FromVoidPtr(q);
+}
+
+static PyObject *pyd_free(PyObject *self, PyObject *args) {
+    const char *name;
+    PyObject *addr;
+    if (!PyArg_ParseTuple(args, "sO:_free", &name, &addr)) return NULL;
+    int d = pyd_domain_arg(name);
+    void *p = PyLong_AsVoidPtr(addr);
+    if (d < 0 || (!p && PyErr_Occurred())) return NULL;
+    if (d == 0) PyMem_RawFree(p);
+    else if (d == 1) PyMem_Free(p);
+    else PyObject_Free(p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *pyd_fill(PyObject *self, PyObject *args) {
+    PyObject *addr;
+    Py_ssize_t n;
+    unsigned seed;
+    if (!PyArg_ParseTuple(args, "OnI:_fill", &addr, &n, &seed)) return NULL;
+    void *p = PyLong_AsVoidPtr(addr);
+    if (!p) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL address");
+    pyd_fill_bytes(p, (size_t)n, seed);
+    Py_RETURN_NONE;
+}
+
+static PyObject *pyd_check(PyObject *self, PyObject *args) {
+    PyObject *addr;
+    Py_ssize_t n;
+    unsigned seed;
+    if (!PyArg_ParseTuple(args, "OnI:_check", &addr, &n, &seed)) return NULL;
+    void *p = PyLong_AsVoidPtr(addr);
+    if (!p) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL address");
+    return PyBool_FromLong(pyd_check_bytes(p, (size_t)n, seed));
+}
+
+/* ---- test helper: threads racing on the raw domain without the GIL ---- */
+
+#define PYD_HELD 32
+#define PYD_SLOTS 64
+
+typedef struct pyd_stress {
+    long iters;
+    unsigned seed;
+    _Atomic(uintptr_t) *slots;          /* blocks passed between threads */
+    _Atomic(unsigned long) allocs, frees, reallocs, cross_frees, owned, errors;
+} pyd_stress_t;
+
+typedef struct pyd_worker {
+    pthread_t tid;
+    pyd_stress_t *s;
+    unsigned rng;
+    size_t index;
+} pyd_worker_t;
+
+/* A block of the stress test: its size, seed and maker thread first, the
+** pattern after them. */
+typedef struct pyd_hdr { size_t size; size_t seed; size_t maker; } pyd_hdr_t;
+
+static unsigned pyd_rand(unsigned *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* Mostly small blocks, some medium, a few large (mmap'd by the pool). */
+static size_t pyd_stress_size(unsigned *rng) {
+    unsigned r = pyd_rand(rng) % 1000;
+    if (r < 850) return sizeof(pyd_hdr_t) + pyd_rand(rng) % 512;
+    if (r < 995) return sizeof(pyd_hdr_t) + pyd_rand(rng) % 16384;
+    return sizeof(pyd_hdr_t) + 140000 + pyd_rand(rng) % 100000;
+}
+
+static void pyd_stress_fill(pyd_hdr_t *b, size_t size, unsigned seed, size_t maker) {
+    b->size = size;
+    b->seed = seed;
+    b->maker = maker;
+    pyd_fill_bytes((unsigned char *)(b + 1), size - sizeof *b, seed);
+}
+
+/* Verify the block's pattern (all of it, or its first `upto` bytes). */
+static int pyd_stress_ok(const pyd_hdr_t *b, size_t upto) {
+    size_t n = (b->size < upto ? b->size : upto);
+    return n >= sizeof *b && pyd_check_bytes((const unsigned char *)(b + 1), n - sizeof *b, (unsigned)b->seed);
+}
+
+static void pyd_stress_release(pyd_stress_t *s, pyd_hdr_t *b) {
+    if (!pyd_stress_ok(b, SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
+    PyMem_RawFree(b);
+    atomic_fetch_add(&s->frees, 1);
+}
+
+static void *pyd_stress_thread(void *arg) {
+    pyd_worker_t *w = arg;
+    pyd_stress_t *s = w->s;
+    pyd_hdr_t *held[PYD_HELD] = { 0 };
+    for (long i = 0; i < s->iters; i++) {
+        unsigned k = pyd_rand(&w->rng) % PYD_HELD, op = pyd_rand(&w->rng) % 8;
+        pyd_hdr_t *b = held[k];
+        if (!b) {
+            size_t size = pyd_stress_size(&w->rng);
+            b = op == 0 ? PyMem_RawCalloc(1, size) : PyMem_RawMalloc(size);
+            if (!b) { atomic_fetch_add(&s->errors, 1); continue; }
+            if (op == 0) {
+                for (size_t j = 0; j < size; j++)
+                    if (((unsigned char *)b)[j]) { atomic_fetch_add(&s->errors, 1); break; }
+            }
+            atomic_fetch_add(&s->allocs, 1);
+            if (pool_owns(b)) atomic_fetch_add(&s->owned, 1);
+            pyd_stress_fill(b, size, pyd_rand(&w->rng), w->index);
+            held[k] = b;
+        } else if (op < 3) {
+            size_t size = pyd_stress_size(&w->rng), old = b->size;
+            if (!pyd_stress_ok(b, SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
+            pyd_hdr_t *q = PyMem_RawRealloc(b, size);
+            if (!q) { atomic_fetch_add(&s->errors, 1); continue; }
+            q->size = old;
+            if (!pyd_stress_ok(q, size)) atomic_fetch_add(&s->errors, 1);
+            pyd_stress_fill(q, size, pyd_rand(&w->rng), q->maker);
+            held[k] = q;
+            atomic_fetch_add(&s->reallocs, 1);
+        } else if (op < 5) {
+            /* Swap with a shared slot: the block we get was made by
+            ** another thread (usually), and we will free it here. */
+            unsigned slot = pyd_rand(&w->rng) % PYD_SLOTS;
+            uintptr_t got = atomic_exchange(&s->slots[slot], (uintptr_t)b);
+            held[k] = (pyd_hdr_t *)got;
+            if (held[k] && !pyd_stress_ok(held[k], SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
+        } else {
+            if (b->maker != w->index) atomic_fetch_add(&s->cross_frees, 1);
+            pyd_stress_release(s, b);
+            held[k] = NULL;
+        }
+    }
+    for (unsigned k = 0; k < PYD_HELD; k++)
+        if (held[k]) pyd_stress_release(s, held[k]);
+    return NULL;
+}
+
+PyDoc_STRVAR(pyd_raw_stress_doc, "_raw_stress(nthreads, iters, seed=1) -> dict\n\n"
+             "Test helper: nthreads pthreads, without the GIL, race on PyMem_RawMalloc,\n"
+             "RawCalloc, RawRealloc and RawFree, passing blocks between threads so that\n"
+             "blocks are freed by threads that did not make them, and verifying every\n"
+             "block's contents.  Returns the counts: allocs, frees, reallocs,\n"
+             "cross_frees, owned (blocks pool_owns), errors (corruptions seen).");
+
+static PyObject *pyd_raw_stress(PyObject *self, PyObject *args) {
+    int nthreads;
+    long iters;
+    unsigned seed = 1;
+    if (!PyArg_ParseTuple(args, "il|I:_raw_stress", &nthreads, &iters, &seed)) return NULL;
+    if (nthreads < 1 || nthreads > 256 || iters < 0)
+        return PyErr_Format(PyExc_ValueError, "need 1 <= nthreads <= 256 and iters >= 0");
+    pyd_stress_t s = { .iters = iters, .seed = seed };
+    s.slots = calloc(PYD_SLOTS, sizeof *s.slots);
+    pyd_worker_t *w = calloc((size_t)nthreads, sizeof *w);
+    if (!s.slots || !w) { free(s.slots); free(w); return PyErr_NoMemory(); }
+    int started = 0, failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (; started < nthreads; started++) {
+        w[started].s = &s;
+        w[started].index = (size_t)started;
+        w[started].rng = seed * 2654435761u + (unsigned)started * 40503u + 1u;
+        if (pthread_create(&w[started].tid, NULL, pyd_stress_thread, &w[started]) != 0) { failed = 1; break; }
+    }
+    for (int i = 0; i < started; i++) pthread_join(w[i].tid, NULL);
+    for (unsigned k = 0; k < PYD_SLOTS; k++) {
+        pyd_hdr_t *b = (pyd_hdr_t *)atomic_load(&s.slots[k]);
+        if (b) pyd_stress_release(&s, b);
+    }
+    Py_END_ALLOW_THREADS
+    free(s.slots);
+    free(w);
+    if (failed) return PyErr_Format(PyExc_RuntimeError, "pthread_create failed after %d threads", started);
+    return Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:i}", "allocs", atomic_load(&s.allocs), "frees",
+                         atomic_load(&s.frees), "reallocs", atomic_load(&s.reallocs), "cross_frees",
+                         atomic_load(&s.cross_frees), "owned", atomic_load(&s.owned), "errors",
+                         atomic_load(&s.errors), "threads", started);
+}
+
+/* ---- module ---- */
+
+static PyMethodDef pyd_methods[] = {
+    { "_install", pyd_install, METH_O, pyd_install_doc },
+    { "_uninstall", pyd_uninstall, METH_NOARGS, pyd_uninstall_doc },
+    { "_domains", pyd_domains, METH_NOARGS, pyd_domains_doc },
+    { "_wrapped", pyd_is_wrapped, METH_NOARGS, "_wrapped() -> bool\n\nWhether our functions wrap CPython's (since the first install)." },
+    { "_set_limit", pyd_set_limit, METH_O, pyd_set_limit_doc },
+    { "_get_limit", pyd_get_limit, METH_NOARGS, "_get_limit() -> int\n\nThe pool's cap (0: none)." },
+    { "stats", pyd_stats, METH_NOARGS, pyd_stats_doc },
+    { "reset_peak", pyd_reset_peak, METH_NOARGS, pyd_reset_peak_doc },
+    { "report", pyd_report, METH_NOARGS, pyd_report_doc },
+    { "page_map", pyd_page_map, METH_NOARGS, pyd_page_map_doc },
+    { "_owns", pyd_owns, METH_O, pyd_owns_doc },
+    { "_alloc", pyd_alloc, METH_VARARGS, pyd_block_doc },
+    { "_calloc", pyd_calloc, METH_VARARGS, pyd_block_doc },
+    { "_realloc", pyd_realloc, METH_VARARGS, pyd_block_doc },
+    { "_free", pyd_free, METH_VARARGS, pyd_block_doc },
+    { "_fill", pyd_fill, METH_VARARGS, pyd_block_doc },
+    { "_check", pyd_check, METH_VARARGS, pyd_block_doc },
+    { "_raw_stress", pyd_raw_stress, METH_VARARGS, pyd_raw_stress_doc },
+    { NULL, NULL, 0, NULL },
+};
+
+/* Constants describing this build. */
+static int pyd_exec(PyObject *m) {
+    if (PyModule_AddStringConstant(m, "POOL_VERSION", POOL_VERSION) < 0) return -1;
+    if (PyModule_AddIntConstant(m, "GIL_DISABLED", PYD_GIL_DISABLED) < 0) return -1;
+    if (PyModule_AddIntConstant(m, "NCLASSES", POOL_NCLASSES) < 0) return -1;
+    if (PyModule_AddIntConstant(m, "MAX_CLASS_SIZE", (long)POOL_MAX_CLASS_SIZE) < 0) return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot pyd_slots[] = {
+    { Py_mod_exec, (void *)pyd_exec },
+#ifdef Py_mod_multiple_interpreters
+    /* All state is process-wide C state behind libpool's own locking. */
+    { Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED },
+#endif
+#ifdef Py_mod_gil
+    { Py_mod_gil, Py_MOD_GIL_NOT_USED },
+#endif
+    { 0, NULL },
+};
+
+static struct PyModuleDef pyd_module = {
+    PyModuleDef_HEAD_INIT,
+    "poolalloc._poolalloc",
+    "libpool as CPython's PyMemAllocatorEx; see the poolalloc package.",
+    0,
+    pyd_methods,
+    pyd_slots,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__poolalloc(void) { return PyModuleDef_Init(&pyd_module); }
