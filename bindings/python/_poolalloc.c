@@ -6,11 +6,11 @@
 ** of two modes:
 **   pool     new blocks come from libpool;
 **   forward  new blocks come from the previous allocator.
-** In both modes free and realloc decide each pointer's owner with
-** pool_owns() (O(1), reads only libpool's memory): pool blocks go to
-** libpool, every other block to the previous allocator of the domain being
-** called, with that allocator's own ctx -- exactly where CPython would have
-** sent it without us.  The wrap is made once, for all domains, and never
+** In both modes free and realloc decide each pointer's owner in O(1),
+** reading only libpool's memory (pyd_is_block): pool blocks go to libpool,
+** every other block to the previous allocator of the domain being called,
+** with that allocator's own ctx -- exactly where CPython would have sent it
+** without us.  The wrap is made once, for all domains, and never
 ** undone: uninstall() only switches every domain to forward mode, so pool
 ** blocks still alive keep reaching libpool (the forwarding shim), and a
 ** second install() switches back without wrapping twice.
@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "pool.h"
+/* For pyd_is_block: the segment map and page lookups, inline. */
+#include "internal.h"
 
 #define PYD_NDOMAINS 3
 #define PYD_MODE_FORWARD 0
@@ -63,6 +65,25 @@ static _Atomic(unsigned long long) pyd_foreign_frees;
 
 /* ---- the allocator functions, one set per domain ---- */
 
+/* Whether p is the start of a block libpool handed out.  pool_owns() is
+** not enough: it is true anywhere inside a pool block, and a foreign
+** allocator may carve its blocks out of ours (the debug hooks over pymalloc
+** put a header in front of a block pymalloc took from PyMem_RawMalloc,
+** which is us), so their pointers are interior pointers of pool blocks and
+** must go back to them.  Same O(1) steps as pool_owns(), plus the check
+** that p is a whole number of blocks into its page. */
+static inline int pyd_is_block(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    unsigned e = pa_map_get(a);
+    if (PYD_LIKELY(e == PA_MAP_SEGMENT)) {
+        const pa_page_t *pg = pa_page_of(p);
+        return pg != &pa_empty_page && (const uint8_t *)p >= pg->start && pa_block_start(pg, p);
+    }
+    if (e == PA_MAP_NONE) return 0;
+    const pa_large_t *lg = pa_large_header(p, e);
+    return a == (uintptr_t)lg + lg->offset;
+}
+
 /* A pool block in forward mode moves to the previous allocator on realloc,
 ** so the pool drains after uninstall(). */
 static void *pyd_move_out(pyd_domain_t *dom, void *p, size_t n) {
@@ -79,7 +100,7 @@ static void *pyd_move_out(pyd_domain_t *dom, void *p, size_t n) {
 static void *pyd_realloc_in(int d, void *p, size_t n) {
     pyd_domain_t *dom = &pyd_dom[d];
     if (p == NULL) return PYD_POOL(d) ? pool_malloc(n) : dom->prev.malloc(dom->prev.ctx, n);
-    if (pool_owns(p)) return PYD_POOL(d) ? pool_realloc(p, n) : pyd_move_out(dom, p, n);
+    if (pyd_is_block(p)) return PYD_POOL(d) ? pool_realloc(p, n) : pyd_move_out(dom, p, n);
     return dom->prev.realloc(dom->prev.ctx, p, n);
 }
 
@@ -109,7 +130,7 @@ static void pyd_free_foreign(int d, void *p) {
     }                                                                                      \
     static void name##_free(void *ctx, void *p) {                                          \
         (void)ctx;                                                                         \
-        if (PYD_LIKELY(pool_owns(p))) pool_free(p);                                        \
+        if (PYD_LIKELY(pyd_is_block(p))) pool_free(p);                                        \
         else if (p) pyd_free_foreign(D, p);                                                \
     }
 
@@ -254,22 +275,21 @@ PyDoc_STRVAR(pyd_stats_doc, "stats() -> dict\n\n"
              "blocks handed back to the previous allocator while serving from the pool.\n"
              "classes is a list of per-size-class dicts.");
 
-static PyObject *pyd_stats(PyObject *self, PyObject *unused) {
-    pool_stats_t st;
-    if (pool_stats(&st) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+/* The dict of stats() for a snapshot. */
+static PyObject *pyd_stats_dict(const pool_stats_t *st) {
     PyObject *d = PyDict_New(), *classes = PyList_New(0);
     if (!d || !classes) goto fail;
-    if (PYD_PUT_SIZE(d, &st, live_bytes) < 0 || PYD_PUT_SIZE(d, &st, peak_bytes) < 0 ||
-        PYD_PUT_SIZE(d, &st, reserved_bytes) < 0 || PYD_PUT_SIZE(d, &st, committed_bytes) < 0 ||
-        PYD_PUT_U64(d, &st, allocs) < 0 || PYD_PUT_U64(d, &st, frees) < 0 || PYD_PUT_U64(d, &st, reallocs) < 0 ||
-        PYD_PUT_SIZE(d, &st, large_blocks) < 0 || PYD_PUT_SIZE(d, &st, large_bytes) < 0 ||
-        PYD_PUT_U64(d, &st, mmap_calls) < 0 || PYD_PUT_U64(d, &st, munmap_calls) < 0 ||
-        PYD_PUT_U64(d, &st, madvise_calls) < 0 || PYD_PUT_SIZE(d, &st, heaps) < 0 ||
+    if (PYD_PUT_SIZE(d, st, live_bytes) < 0 || PYD_PUT_SIZE(d, st, peak_bytes) < 0 ||
+        PYD_PUT_SIZE(d, st, reserved_bytes) < 0 || PYD_PUT_SIZE(d, st, committed_bytes) < 0 ||
+        PYD_PUT_U64(d, st, allocs) < 0 || PYD_PUT_U64(d, st, frees) < 0 || PYD_PUT_U64(d, st, reallocs) < 0 ||
+        PYD_PUT_SIZE(d, st, large_blocks) < 0 || PYD_PUT_SIZE(d, st, large_bytes) < 0 ||
+        PYD_PUT_U64(d, st, mmap_calls) < 0 || PYD_PUT_U64(d, st, munmap_calls) < 0 ||
+        PYD_PUT_U64(d, st, madvise_calls) < 0 || PYD_PUT_SIZE(d, st, heaps) < 0 ||
         pyd_put(d, "foreign_frees", PyLong_FromUnsignedLongLong(atomic_load(&pyd_foreign_frees))) < 0 ||
         pyd_put(d, "limit", PyLong_FromSize_t(pool_get_limit())) < 0)
         goto fail;
-    for (unsigned c = 0; c < st.nclasses && c < POOL_NCLASSES; c++) {
-        PyObject *cd = pyd_class_dict(&st.classes[c]);
+    for (unsigned c = 0; c < st->nclasses && c < POOL_NCLASSES; c++) {
+        PyObject *cd = pyd_class_dict(&st->classes[c]);
         if (!cd || PyList_Append(classes, cd) < 0) { Py_XDECREF(cd); goto fail; }
         Py_DECREF(cd);
     }
@@ -280,6 +300,12 @@ fail:
     Py_XDECREF(classes);
     Py_XDECREF(d);
     return NULL;
+}
+
+static PyObject *pyd_stats(PyObject *self, PyObject *unused) {
+    pool_stats_t st;
+    if (pool_stats(&st) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+    return pyd_stats_dict(&st);
 }
 
 PyDoc_STRVAR(pyd_reset_peak_doc, "reset_peak()\n\nRestart peak_bytes from the bytes live now.");
@@ -310,18 +336,25 @@ PyDoc_STRVAR(pyd_page_map_doc, "page_map() -> list\n\n"
              "One dict per page in use (pool_page_map): address, bytes, cls, block_size,\n"
              "capacity, used, segment, owner (0: orphaned, else a heap id).");
 
-static PyObject *pyd_page_map(PyObject *self, PyObject *unused) {
-    /* libc malloc for the snapshot buffer, so the snapshot does not see it. */
+/* The page map in a libc-malloc'd buffer (so the snapshot does not see
+** it); NULL with MemoryError set. */
+static pool_page_info_t *pyd_map_snapshot(size_t *count) {
     size_t max = pool_page_map(NULL, 0) + 64, n;
     pool_page_info_t *recs = NULL;
     for (;;) {
         free(recs);
         recs = malloc(max * sizeof *recs);
-        if (!recs) return PyErr_NoMemory();
+        if (!recs) { PyErr_NoMemory(); return NULL; }
         n = pool_page_map(recs, max);
         if (n <= max) break;
         max = n + 64;
     }
+    *count = n;
+    return recs;
+}
+
+/* The records as a list of dicts; frees recs. */
+static PyObject *pyd_map_list(pool_page_info_t *recs, size_t n) {
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < n; i++) {
         const pool_page_info_t *r = &recs[i];
@@ -335,12 +368,45 @@ static PyObject *pyd_page_map(PyObject *self, PyObject *unused) {
     return list;
 }
 
-PyDoc_STRVAR(pyd_owns_doc, "_owns(address) -> bool\n\npool_owns(): whether libpool owns the block at this address.");
+static PyObject *pyd_page_map(PyObject *self, PyObject *unused) {
+    size_t n;
+    pool_page_info_t *recs = pyd_map_snapshot(&n);
+    return recs ? pyd_map_list(recs, n) : NULL;
+}
+
+PyDoc_STRVAR(pyd_page_map_stats_doc, "page_map_stats() -> (page_map, stats)\n\n"
+             "page_map() and stats() taken together, before either result allocates:\n"
+             "in a single-threaded program they agree exactly (the pages and live blocks\n"
+             "of each class).");
+
+static PyObject *pyd_page_map_stats(PyObject *self, PyObject *unused) {
+    size_t n;
+    pool_stats_t st;
+    pool_page_info_t *recs = pyd_map_snapshot(&n);
+    if (!recs) return NULL;
+    if (pool_stats(&st) != 0) { free(recs); return PyErr_SetFromErrno(PyExc_OSError); }
+    PyObject *list = pyd_map_list(recs, n), *d = list ? pyd_stats_dict(&st) : NULL;
+    if (!d) { Py_XDECREF(list); return NULL; }
+    return Py_BuildValue("(NN)", list, d);
+}
+
+PyDoc_STRVAR(pyd_owns_doc, "_owns(address) -> bool\n\n"
+             "pool_owns(): whether the address lies in a block of libpool.");
 
 static PyObject *pyd_owns(PyObject *self, PyObject *arg) {
     void *p = PyLong_AsVoidPtr(arg);
     if (!p && PyErr_Occurred()) return NULL;
     return PyBool_FromLong(pool_owns(p));
+}
+
+PyDoc_STRVAR(pyd_is_block_doc, "_is_block(address) -> bool\n\n"
+             "Whether the address is the start of a libpool block: the test free and\n"
+             "realloc use to pick the pool or the previous allocator.");
+
+static PyObject *pyd_is_block_py(PyObject *self, PyObject *arg) {
+    void *p = PyLong_AsVoidPtr(arg);
+    if (!p && PyErr_Occurred()) return NULL;
+    return PyBool_FromLong(pyd_is_block(p));
 }
 
 /* ---- test helpers: raw block operations through a chosen domain ---- */
@@ -514,7 +580,7 @@ static void *pyd_stress_thread(void *arg) {
                     if (((unsigned char *)b)[j]) { atomic_fetch_add(&s->errors, 1); break; }
             }
             atomic_fetch_add(&s->allocs, 1);
-            if (pool_owns(b)) atomic_fetch_add(&s->owned, 1);
+            if (pyd_is_block(b)) atomic_fetch_add(&s->owned, 1);
             pyd_stress_fill(b, size, pyd_rand(&w->rng), w->index);
             held[k] = b;
         } else if (op < 3) {
@@ -599,7 +665,9 @@ static PyMethodDef pyd_methods[] = {
     { "reset_peak", pyd_reset_peak, METH_NOARGS, pyd_reset_peak_doc },
     { "report", pyd_report, METH_NOARGS, pyd_report_doc },
     { "page_map", pyd_page_map, METH_NOARGS, pyd_page_map_doc },
+    { "page_map_stats", pyd_page_map_stats, METH_NOARGS, pyd_page_map_stats_doc },
     { "_owns", pyd_owns, METH_O, pyd_owns_doc },
+    { "_is_block", pyd_is_block_py, METH_O, pyd_is_block_doc },
     { "_alloc", pyd_alloc, METH_VARARGS, pyd_block_doc },
     { "_calloc", pyd_calloc, METH_VARARGS, pyd_block_doc },
     { "_realloc", pyd_realloc, METH_VARARGS, pyd_block_doc },
