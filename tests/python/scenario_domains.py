@@ -1,0 +1,132 @@
+"""scenario_domains -- one interpreter's life across poolalloc.install(),
+run by tests/test_python_domains.py under each allocator setting
+(pymalloc, PYTHONMALLOC=malloc/debug/..., -X dev) and domain selection.
+
+    python scenario_domains.py DOMAINS      (e.g. "raw,mem,obj")
+
+Prints one JSON object of facts for the test to assert on.  Checks that
+must hold everywhere are asserted here, with messages."""
+import json
+import os
+import sys
+
+import poolalloc
+from poolalloc import _poolalloc as c
+
+DOMAINS = tuple(sys.argv[1].split(","))
+MODE = os.environ.get("PYTHONMALLOC", "pymalloc") + ("+dev" if sys.flags.dev_mode else "")
+DEBUG_HOOKS = "debug" in MODE or sys.flags.dev_mode
+SIZES = (24, 700, 200000)
+facts = {}
+
+
+def compatible_foreign(alloc_domain, free_domain):
+    """Cross-domain frees CPython itself accepts for its own blocks."""
+    if alloc_domain == free_domain:
+        return True
+    if DEBUG_HOOKS:  # the debug hooks check the domain of every block
+        return False
+    if {alloc_domain, free_domain} == {"mem", "obj"}:
+        return True
+    return MODE.startswith("malloc")  # every domain is malloc()
+
+
+# ---- before install: blocks and objects of the previous allocator ----
+pre = {}
+for d in ("raw", "mem", "obj"):
+    for size in SIZES:
+        a = c._alloc(d, size)
+        c._fill(a, size, size ^ 0x5A)
+        pre[(d, size)] = a
+old_bytes = [bytes([i % 256]) * 40 for i in range(3000)]
+grow_list = list(range(100))
+grow_bytearray = bytearray(b"abc") * 10
+grow_dict = {i: str(i) for i in range(10)}
+assert not any(c._is_block(a) for a in pre.values()), "a block made before install() is a pool block"
+
+# ---- install ----
+facts["installed"] = poolalloc.install(DOMAINS)
+facts["domains"] = poolalloc.installed_domains()
+ff0 = poolalloc.stats()["foreign_frees"]
+blocks_before = sys.getallocatedblocks()  # pymalloc's count of its own blocks
+
+# Objects made before install, freed after: back to the previous allocator.
+assert not any(c._is_block(id(b)) for b in old_bytes)
+del old_bytes
+facts["foreign_frees"] = poolalloc.stats()["foreign_frees"] - ff0
+facts["pymalloc_blocks_dropped"] = blocks_before - sys.getallocatedblocks()
+
+# Foreign blocks reallocated (both ways) through their own domain.
+for (d, size), a in pre.items():
+    for new in (size * 3, size // 2):
+        a = c._realloc(d, a, new)
+        assert c._check(a, min(size, new), size ^ 0x5A), f"foreign {d} realloc {size}->{new} lost contents"
+        size = new
+        c._fill(a, size, size ^ 0x5A)
+    c._free(d, a)
+
+# Python objects made before install, grown after (list/bytearray/dict
+# storage reallocated by the previous allocator).
+grow_list.extend(range(100, 50000))
+grow_bytearray.extend(b"x" * 300000)
+grow_dict.update((i, str(i)) for i in range(10, 20000))
+assert grow_list == list(range(50000))
+assert grow_bytearray[:30] == b"abc" * 10 and grow_bytearray.count(b"x") == 300000
+assert all(grow_dict[i] == str(i) for i in range(20000))
+del grow_list, grow_bytearray, grow_dict
+
+# New blocks: pool blocks exactly in the served domains; any pool block can
+# be freed through any domain, foreign ones through the domains CPython allows.
+cross = {}
+for ad in ("raw", "mem", "obj"):
+    for fd in ("raw", "mem", "obj"):
+        for size in SIZES:
+            a = c._alloc(ad, size)
+            pool = c._is_block(a)
+            # pymalloc (no debug hooks) takes blocks over 512 bytes from the raw domain.
+            via_raw = "raw" in facts["domains"] and size > 512 and MODE == "pymalloc"
+            assert pool == (ad in facts["domains"] or via_raw), f"{ad} block of {size}: pool={pool}"
+            if not pool and not compatible_foreign(ad, fd):
+                c._free(ad, a)
+                continue
+            c._fill(a, size, size + 1)
+            a = c._realloc(fd, a, size + 100)  # realloc through the other domain too
+            assert c._check(a, size, size + 1)
+            c._free(fd, a)
+            cross[f"{ad}>{fd}"] = cross.get(f"{ad}>{fd}", 0) + 1
+facts["cross"] = cross
+import ctypes  # noqa: E402
+
+for d in ("raw", "mem", "obj"):
+    zeroed = c._calloc(d, 100, 30)
+    assert ctypes.string_at(zeroed, 3000) == bytes(3000), f"{d} calloc not zeroed"
+    c._free(d, zeroed)
+
+# Real work on top: objects of every size, json, threads.
+import json as _json  # noqa: E402
+import threading  # noqa: E402
+
+data = [{"k": i, "s": "x" * (i % 700), "l": list(range(i % 30))} for i in range(20000)]
+assert _json.loads(_json.dumps(data)) == data
+facts["object_in_pool"] = c._is_block(id(bytes(range(100))))
+errors = []
+
+
+def worker(n):
+    try:
+        local = [str(i) * (i % 50) for i in range(n)]
+        assert all(local[i] == str(i) * (i % 50) for i in range(n))
+    except Exception as e:  # reported below
+        errors.append(repr(e))
+
+
+threads = [threading.Thread(target=worker, args=(20000,)) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not errors, errors
+facts["mode"] = MODE
+st = poolalloc.stats()
+facts["allocs"] = st["allocs"]
+print(json.dumps(facts))
