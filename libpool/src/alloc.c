@@ -11,6 +11,7 @@
 PA_INLINE pa_block_t *page_pop(pa_page_t *pg) {
     pa_block_t *b = pg->free;
     if (PA_UNLIKELY(!pa_block_ok(b, pg))) return NULL;
+    PA_TOOL_INTERNAL(b, sizeof *b);
     pg->free = pa_decode(b->next);
     b->freed = 0;
     PA_CNT_ADD(pg->used, 1);
@@ -81,8 +82,12 @@ void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
         return NULL;
     }
     PA_CNT_ADD(h->count[cls].allocs, 1);
+    if (pg->debug) {
+        PA_TOOL_INTERNAL(b, pg->block_size);
+        pa_debug_on_alloc(pg, b, req);
+        PA_TOOL_NOACCESS(b, pg->block_size);
+    }
     PA_TOOL_ALLOC(b, usable, 0);
-    if (pg->debug) pa_debug_on_alloc(pg, b, req);
     return b;
 }
 
@@ -95,12 +100,13 @@ PA_NOINLINE void *pa_malloc_slow(pa_heap_t *h, size_t n) {
 /* Fast path: n <= 1 KiB and the thread's page for it has a free block.
 ** Cost: ~17 instructions, no lock, no atomic instruction. */
 void *pool_malloc(size_t n) {
-    if (PA_LIKELY(n <= PA_SMALL_MAX) && !PA_TOOLS) {
+    if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_heap_t *h = pa_tls_heap;
         pa_page_t *pg = h->direct[(n + 15) >> 4];
         pa_block_t *b = page_pop(pg);
         if (PA_LIKELY(b != NULL)) {
             PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            PA_TOOL_ALLOC(b, pg->block_size, 0);
             return b;
         }
     }
@@ -136,11 +142,12 @@ void *pool_aligned_alloc(size_t align, size_t n) {
 void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
     if (PA_UNLIKELY(!heap)) { errno = EINVAL; return NULL; }
     pa_heap_t *h = &heap->h;
-    if (PA_LIKELY(n <= PA_SMALL_MAX) && !PA_TOOLS) {
+    if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_page_t *pg = h->direct[(n + 15) >> 4];
         if (PA_LIKELY(pa_block_ok(pg->free, pg)) && heap_take(h, heap_charge(h, n, pg->block_size))) {
             pa_block_t *b = page_pop(pg);
             PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            PA_TOOL_ALLOC(b, pg->block_size, 0);
             return b;
         }
     }

@@ -15,6 +15,7 @@ static uint64_t *trailer(const pa_page_t *pg, const void *p) {
 }
 
 size_t pa_debug_request(const pa_page_t *pg, const void *p) {
+    PA_TOOL_INTERNAL(trailer(pg, p), sizeof(uint64_t));
     size_t n = (size_t)(*trailer(pg, p) ^ pa_g.key);
     if (n > pg->block_size - PA_DEBUG_EXTRA) pa_fault("heap buffer overflow (size trailer overwritten) at", p, pg->block_size);
     return n;
@@ -33,6 +34,7 @@ void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n) {
 /* A block being freed: its canary must be intact; then it is poisoned. */
 void pa_debug_on_free(pa_page_t *pg, void *p) {
     uint8_t *b = p;
+    PA_TOOL_INTERNAL(b, pg->block_size);
     size_t n = pa_debug_request(pg, p);
     for (size_t i = n; i < pg->block_size - sizeof(uint64_t); i++)
         if (b[i] != PA_CANARY) pa_fault("heap buffer overflow past", b, n);

@@ -109,13 +109,15 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
 ** (6), double-free check (3), push (5), counters (5); no lock, no atomic
 ** instruction. */
 void pool_free(void *p) {
-    if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT) && !PA_TOOLS) {
+    if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT)) {
         pa_page_t *pg = pa_page_of(p);
         pa_heap_t *h = pa_tls_heap;
         pa_block_t *b = p;
-        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && pa_block_start(pg, p) &&
-                      b->freed != pa_g.key)) {
+        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && pa_block_start(pg, p)) &&
+            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(b->freed != pa_g.key))) {
             page_push(pg, b);
+            PA_TOOL_FREE(b);
+            PA_TOOL_NOACCESS(b, pg->block_size);
             PA_CNT_ADD(h->count[pg->cls].frees, 1);
             page_unuse(h, pg);
             return;
@@ -135,12 +137,15 @@ void pool_heap_free(pool_heap_t *heap, void *p) {
 ** the page comes from p's address.  Cost: ~16 instructions. */
 void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
     pa_heap_t *h = &heap->h;
-    if (PA_LIKELY(p && heap && size <= PA_MAX_CLASS) && !PA_TOOLS) {
+    if (PA_LIKELY(p && heap && size <= PA_MAX_CLASS)) {
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;
-        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && b->freed != pa_g.key)) {
+        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h) &&
+            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(b->freed != pa_g.key))) {
             assert(pg->cls == pa_class_of(size));
             page_push(pg, b);
+            PA_TOOL_FREE(b);
+            PA_TOOL_NOACCESS(b, pg->block_size);
             PA_CNT_ADD(h->live, -(int64_t)(h->sized ? size : pg->block_size));
             PA_CNT_ADD(h->count[pg->cls].frees, 1);
             page_unuse(h, pg);
@@ -193,7 +198,7 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
         }
     } else if (n > PA_MAX_CLASS) {
         pa_large_t *lg = pa_large_header(p, e);
-        if (!lg->heap || lg->heap->debug == 0) return pa_large_realloc(h ? h : counted, lg, n);
+        if (!lg->debug) return pa_large_realloc(h ? h : counted, lg, n);
     }
     void *q = h ? pool_heap_malloc((pool_heap_t *)h, n) : pool_malloc(n);
     if (!q) return NULL;

@@ -251,8 +251,8 @@ pool_heap_t *pool_heap_new(const pool_heap_options_t *opts) {
 }
 
 void pool_heap_destroy(pool_heap_t *heap) {
+    if (!heap) return;
     pa_heap_t *h = &heap->h;
-    if (!h) return;
     pa_lock();
     pa_heap_drain_notify(h);
     for (unsigned c = 0; c <= PA_NCLASSES; c++) {
@@ -304,8 +304,14 @@ size_t pool_get_limit(void) {
 pool_heap_t *pool_heap_of(const void *p) {
     if (!pool_owns(p)) return NULL;
     unsigned e = pa_map_get((uintptr_t)p);
-    pa_heap_t *h = e == PA_MAP_SEGMENT ? atomic_load_explicit(&pa_page_of(p)->owner, memory_order_acquire)
-                                       : pa_large_header(p, e)->heap;
+    pa_heap_t *h;
+    if (e == PA_MAP_SEGMENT) {
+        h = atomic_load_explicit(&pa_page_of(p)->owner, memory_order_acquire);
+    } else {
+        pa_lock();
+        h = pa_large_header(p, e)->heap;
+        pa_unlock();
+    }
     return h && h->kind == PA_HEAP_USER ? (pool_heap_t *)h : NULL;
 }
 

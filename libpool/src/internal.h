@@ -85,7 +85,7 @@ typedef struct pa_page {
     uint8_t *start;                 /* first block */
     _Atomic(struct pa_heap *) fast; /* owner while the fast free path may be used */
     uint32_t recip;                 /* ceil(2^32 / block_size): interior-pointer check */
-    uint32_t capacity;              /* blocks carved so far */
+    PA_CNT(uint32_t) capacity;      /* blocks carved so far (read by remote frees) */
     uint32_t reserved;              /* blocks the span can hold */
     uint8_t cls;
     uint8_t debug;                  /* blocks carry canaries and poison */
@@ -119,10 +119,11 @@ typedef struct pa_segment {
 typedef struct pa_large {
     uintptr_t magic;                /* key ^ address: validates a free */
     size_t map_size;
-    size_t offset;                  /* block = (char *)header + offset */
+    size_t offset;                  /* block = (char *)header + offset: the
+                                    ** alignment, when that exceeds the header */
     size_t request;
-    size_t align;
-    struct pa_heap *heap;
+    size_t debug;                   /* canary after the request */
+    struct pa_heap *heap;           /* under the lock: NULL once its thread exits */
     struct pa_large *next, *prev;   /* global list, under the lock */
 } pa_large_t;
 
@@ -249,7 +250,7 @@ PA_INLINE pa_page_t *pa_page_of(const void *p) {
 PA_INLINE bool pa_block_start(const pa_page_t *pg, const void *p) {
     uint64_t off = (uint64_t)((const uint8_t *)p - pg->start);
     uint64_t q = (off * pg->recip) >> 32;
-    return q * pg->block_size == off && q < pg->capacity;
+    return q * pg->block_size == off && q < PA_CNT_GET(pg->capacity);
 }
 
 PA_HIDDEN void *pa_os_map(size_t size, size_t align);
@@ -336,11 +337,6 @@ PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
 #define PA_TOOL_RESIZE(p, o, n)   ((void)0)
 #define PA_TOOL_INTERNAL(p, n)    ((void)0)
 #define PA_TOOL_NOACCESS(p, n)    ((void)0)
-#endif
-#if defined(POOL_VALGRIND) || defined(__SANITIZE_ADDRESS__)
-#define PA_TOOLS 1
-#else
-#define PA_TOOLS 0
 #endif
 
 #endif

@@ -9,9 +9,10 @@
 #include "internal.h"
 
 #define LARGE_HDR ((sizeof(pa_large_t) + 63) & ~(size_t)63)
+_Static_assert(sizeof(pa_large_t) <= 64, "a large block's header fits in 64 bytes");
 
 size_t pa_large_usable(const pa_large_t *lg) {
-    if (lg->heap && lg->heap->debug) return lg->request;
+    if (lg->debug) return lg->request;
     return lg->map_size - lg->offset;
 }
 
@@ -77,7 +78,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     if (!lg) return NULL;
     *lg = probe;
     lg->magic = pa_g.key ^ (uintptr_t)lg;
-    lg->align = align;
+    lg->debug = h->debug;
     lg->heap = h;
     if (h->kind == PA_HEAP_USER) {
         PA_CNT_ADD(h->live, (int64_t)large_charge(h, lg));
@@ -108,17 +109,17 @@ void pa_large_release_locked(pa_large_t *lg) {
 /* Free from heap h: the block's own heap gets its bytes back; the counts
 ** of blocks and bytes go to the freeing heap like every other free. */
 void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
-    if (lg->heap && lg->heap->debug) {
+    if (lg->debug) {
         uint8_t *p = (uint8_t *)lg + lg->offset;
         for (size_t i = lg->request; i < lg->map_size - lg->offset; i++)
             if (p[i] != PA_CANARY) pa_fault("heap buffer overflow past", p, lg->request);
     }
     PA_TOOL_FREE((uint8_t *)lg + lg->offset);
-    if (lg->heap && lg->heap->kind == PA_HEAP_USER && lg->heap == h) PA_CNT_ADD(h->live, -(int64_t)large_charge(h, lg));
     large_account(h, lg, -1);
     if (h && h != &pa_empty_heap) PA_CNT_ADD(h->large_frees, 1);
     else atomic_fetch_add_explicit(&pa_g.loose_large_frees, 1, memory_order_relaxed);
     pa_lock();
+    if (lg->heap == h && h->kind == PA_HEAP_USER) PA_CNT_ADD(h->live, -(int64_t)large_charge(h, lg));
     pa_large_release_locked(lg);
     pa_unlock();
 }
@@ -129,7 +130,9 @@ void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
 void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     size_t map = large_map_size(lg->offset, n);
     if (!map) { errno = ENOMEM; return NULL; }
+    pa_lock();
     pa_heap_t *owner = lg->heap;
+    pa_unlock();
     bool charged = owner && owner->kind == PA_HEAP_USER && owner == h;
     size_t before = charged ? large_charge(owner, lg) : 0;
     if (charged && map > lg->map_size && owner->limit != SIZE_MAX) {
@@ -149,7 +152,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     if (map != old_map) {
         void *r = mremap(lg, lg->map_size, map, 0);
         if (r == MAP_FAILED) {
-            size_t align = lg->align > PA_SEG_SIZE ? lg->align : PA_SEG_SIZE;
+            size_t align = lg->offset > PA_SEG_SIZE ? lg->offset : PA_SEG_SIZE;
             void *t = pa_os_map(map, align);
             r = t ? mremap(lg, lg->map_size, map, MREMAP_MAYMOVE | MREMAP_FIXED, t) : MAP_FAILED;
             if (r == MAP_FAILED) {
@@ -177,5 +180,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
         PA_CNT_ADD(owner->live, (int64_t)large_charge(owner, nl) - (int64_t)before);
         if ((uint64_t)PA_CNT_GET(owner->live) > PA_CNT_GET(owner->peak)) PA_CNT_SET(owner->peak, (uint64_t)PA_CNT_GET(owner->live));
     }
+    PA_TOOL_FREE((uint8_t *)lg + nl->offset);
+    PA_TOOL_ALLOC((uint8_t *)nl + nl->offset, n, 0);
     return (uint8_t *)nl + nl->offset;
 }

@@ -39,7 +39,7 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
     pg->recip = (uint32_t)(((1ull << 32) + bs - 1) / bs);
     pg->start = (uint8_t *)pa_segment_of(pg) + (size_t)pg->index * PA_SLICE_SIZE;
     pg->reserved = (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / bs);
-    pg->capacity = 0;
+    PA_CNT_SET(pg->capacity, 0);
     PA_CNT_SET(pg->used, 0);
     pg->free = PA_END(pg);
     pg->in_full = 0;
@@ -53,22 +53,23 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
 /* Carve up to an OS page's worth (at least one block) of fresh blocks onto
 ** the free list.  False when the span is fully carved. */
 bool pa_page_extend(pa_page_t *pg) {
-    if (pg->capacity >= pg->reserved) return false;
+    uint32_t cap = PA_CNT_GET(pg->capacity);
+    if (cap >= pg->reserved) return false;
     uint32_t bs = pg->block_size;
     uint32_t n = bs >= PA_OS_PAGE ? 1 : PA_OS_PAGE / bs;
-    if (n > pg->reserved - pg->capacity) n = pg->reserved - pg->capacity;
-    uint8_t *first = pg->start + (size_t)pg->capacity * bs;
+    if (n > pg->reserved - cap) n = pg->reserved - cap;
+    uint8_t *first = pg->start + (size_t)cap * bs;
     pa_block_t *end = pg->free;
     for (uint32_t i = 0; i < n; i++) {
         pa_block_t *b = (pa_block_t *)(first + (size_t)i * bs);
-        PA_TOOL_INTERNAL(b, sizeof *b);
+        PA_TOOL_INTERNAL(b, bs);
         b->next = pa_encode(i + 1 < n ? (void *)(first + (size_t)(i + 1) * bs) : (void *)end);
         b->freed = pa_g.key;
         if (pg->debug) memset(b + 1, PA_POISON, bs - sizeof *b);
         PA_TOOL_NOACCESS(b, bs);
     }
     pg->free = (pa_block_t *)first;
-    pg->capacity += n;
+    PA_CNT_SET(pg->capacity, cap + n);
     return true;
 }
 

@@ -36,12 +36,18 @@ int main(void) {
     ps = fill_live_set();
     long full = rss_kb();
     CHECK(full > base + 150 * 1024); /* ~200 MB live */
+    /* What may stay resident: a few MiB of metadata and kept pages, plus,
+    ** under ASan, the shadow of the poisoned free blocks. */
+    long slack = 16 * 1024;
+#if defined(__SANITIZE_ADDRESS__)
+    slack += (full - base) / 6;
+#endif
     for (long i = 0; i < N; i++) pool_free(ps[i]);
     size_t released = pool_trim();
     long trimmed = rss_kb();
     printf("rss: start %ld KiB, live set %ld KiB, after free+trim %ld KiB (released %zu bytes)\n", base, full,
            trimmed, released);
-    CHECK(trimmed < base + 16 * 1024);
+    CHECK(trimmed < base + slack);
     pool_stats_t st;
     CHECK(pool_stats(&st) == 0 && st.madvise_calls > 0);
     free(ps);
@@ -60,7 +66,7 @@ int main(void) {
     }
     long decayed = rss_kb();
     printf("rss: after free %ld KiB, after decay %ld KiB\n", freed, decayed);
-    CHECK(decayed < base + 24 * 1024);
+    CHECK(decayed < base + slack + 8 * 1024);
     free(ps);
     printf("test_trim: ok\n");
     return 0;
