@@ -145,6 +145,7 @@ static void page_orphan(pa_heap_t *h, pa_page_t *pg) {
 ** to the segments (empty ones).  Lock held. */
 static void heap_abandon_pages(pa_heap_t *h) {
     pa_heap_drain_notify(h);
+    pa_heap_drop_empty(h);
     for (unsigned c = 0; c <= PA_NCLASSES; c++) {
         pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
         while (l->first) {
@@ -179,8 +180,9 @@ static void heap_thread_done(void *arg) {
 ** frees are collected), else a fresh span.  NULL with ENOMEM. */
 pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_heap_sample_peak(h);
+    pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
+    if (pg) goto adopted;
     pa_lock();
-    pa_page_t *pg = NULL;
     for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {
         if (o->debug != h->debug) continue;
         pg = o;
@@ -204,9 +206,10 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     if (!pg) return NULL;
     atomic_store_explicit(&pg->owner, h, memory_order_release);
     pa_page_collect(pg);
+    PA_CNT_ADD(h->committed, (int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
+adopted:
     PA_CNT_ADD(h->class_pages[cls], 1);
     PA_CNT_ADD(h->class_blocks[cls], pg->reserved);
-    PA_CNT_ADD(h->committed, (int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
     pa_list_push(&h->avail[cls], pg);
     if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
     pa_heap_set_curr(h, cls);
@@ -255,6 +258,7 @@ void pool_heap_destroy(pool_heap_t *heap) {
     pa_heap_t *h = &heap->h;
     pa_lock();
     pa_heap_drain_notify(h);
+    pa_heap_drop_empty(h);
     for (unsigned c = 0; c <= PA_NCLASSES; c++) {
         pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
         while (l->first) {
@@ -333,6 +337,7 @@ size_t pool_trim(void) {
         }
     }
     pa_lock();
+    if (h != &pa_empty_heap) pa_heap_drop_empty(h);
     /* Orphans whose blocks all came back. */
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         pa_page_t *pg = pa_g.orphans[c].first;

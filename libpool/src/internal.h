@@ -43,6 +43,7 @@
 #define PA_SMALL_MAX      1024            /* served by the direct table */
 #define PA_DIRECT         (PA_SMALL_MAX / 16 + 1)
 #define PA_MAX_CLASS      POOL_MAX_CLASS_SIZE
+#define PA_EMPTY_KEEP     8               /* empty pages a heap keeps */
 
 /* Segment-map entries (one uint16 per 4 MiB of address space). */
 #define PA_MAP_NONE       0               /* not ours */
@@ -145,6 +146,8 @@ typedef struct pa_heap {
     pa_class_count_t count[PA_NCLASSES];
     pa_page_list_t avail[PA_NCLASSES];
     pa_page_list_t full;
+    pa_page_list_t empty;           /* emptied pages kept for reuse, no lock needed */
+    uint32_t nempty;
     /* exact byte accounting of first-class heaps */
     PA_CNT(int64_t) live;
     PA_CNT(uint64_t) peak;
@@ -287,6 +290,8 @@ PA_HIDDEN void pa_page_to_full(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_unfull(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
+PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_drain_notify(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);
 PA_HIDDEN void pa_list_remove(pa_page_list_t *l, pa_page_t *pg);

@@ -149,9 +149,43 @@ void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
 }
 
 /* The page's last block came back.  Keep it if it is the only page of its
-** class (so a malloc/free cycle does not thrash), otherwise release it. */
+** class (so a malloc/free cycle does not thrash); else keep it in the
+** heap's small cache of empty pages, which the next page request of any
+** class with the same span takes without the lock; else release it. */
 void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
     pa_page_list_t *l = &h->avail[pg->cls];
     if (!pg->in_full && l->first == pg && !pg->next) return;
-    pa_page_release(h, pg);
+    if (h->nempty >= PA_EMPTY_KEEP || pg->debug) { pa_page_release(h, pg); return; }
+    if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(l, pg);
+    pg->in_full = 0;
+    atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
+    PA_CNT_ADD(h->class_pages[pg->cls], -1);
+    PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
+    pa_list_push(&h->empty, pg);
+    h->nempty++;
+    pa_heap_set_curr(h, pg->cls);
+}
+
+/* A page from the heap's empty cache with a span of `slices`, or NULL.
+** A page of the same class keeps its free list as it is. */
+pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
+    for (pa_page_t *pg = h->empty.first; pg; pg = pg->next) {
+        if (pg->slices != slices) continue;
+        pa_list_remove(&h->empty, pg);
+        h->nempty--;
+        if (pg->cls != cls) pa_page_init(pg, cls);
+        return pg;
+    }
+    return NULL;
+}
+
+/* Release every page of the empty cache to the segments.  Lock held. */
+void pa_heap_drop_empty(pa_heap_t *h) {
+    while (h->empty.first) {
+        pa_page_t *pg = h->empty.first;
+        pa_list_remove(&h->empty, pg);
+        PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
+        pa_span_free(pg);
+    }
+    h->nempty = 0;
 }
