@@ -23,15 +23,6 @@ PA_INLINE size_t heap_charge(const pa_heap_t *h, size_t n, size_t usable) {
     return h->sized ? n : usable;
 }
 
-/* Whether a first-class heap may take `add` more bytes; if so, take them. */
-PA_INLINE bool heap_take(pa_heap_t *h, size_t add) {
-    int64_t live = PA_CNT_GET(h->live) + (int64_t)add;
-    if (PA_UNLIKELY((uint64_t)live > h->limit)) return false;
-    PA_CNT_SET(h->live, live);
-    if ((uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
-    return true;
-}
-
 /* Smallest class whose blocks are all `align`-aligned and hold n bytes:
 ** pages start on 64 KiB boundaries, so a class whose size is a multiple of
 ** align works; the power-of-two classes always do. */
@@ -73,7 +64,7 @@ void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
     if (n > PA_MAX_CLASS || align > PA_SLICE_SIZE) return pa_large_alloc(h, req, align);
     unsigned cls = align > POOL_MIN_ALIGN ? aligned_class(n, align) : pa_class_of(n);
     size_t usable = h->debug ? req : pa_class_size[cls];
-    if (h->kind == PA_HEAP_USER && !heap_take(h, heap_charge(h, req, usable))) { errno = ENOMEM; return NULL; }
+    if (h->kind == PA_HEAP_USER && !pa_heap_take(h, heap_charge(h, req, usable))) { errno = ENOMEM; return NULL; }
     pa_page_t *pg;
     pa_block_t *b = heap_alloc_block(h, cls, &pg);
     if (!b) {
@@ -144,7 +135,7 @@ void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
     pa_heap_t *h = &heap->h;
     if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_page_t *pg = h->direct[(n + 15) >> 4];
-        if (PA_LIKELY(pa_block_ok(pg->free, pg)) && heap_take(h, heap_charge(h, n, pg->block_size))) {
+        if (PA_LIKELY(pa_block_ok(pg->free, pg)) && pa_heap_take(h, heap_charge(h, n, pg->block_size))) {
             pa_block_t *b = page_pop(pg);
             PA_CNT_ADD(h->count[pg->cls].allocs, 1);
             PA_TOOL_ALLOC(b, pg->block_size, 0);

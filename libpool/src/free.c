@@ -172,6 +172,15 @@ size_t pool_usable_size(const void *p) {
     return block_usable((void *)p, e);
 }
 
+/* A block of heap h stays in its class going from o to n requested bytes:
+** a sized heap counts the difference, under its limit. */
+static bool resize_in_place(pa_heap_t *h, size_t o, size_t n) {
+    if (!h->sized) return true;
+    if (n > o && !pa_heap_take(h, n - o)) { errno = ENOMEM; return false; }
+    if (n < o) PA_CNT_ADD(h->live, -(int64_t)(o - n));
+    return true;
+}
+
 /* realloc for heap h (first-class, or NULL for the thread's heap).  Stays
 ** in place when n maps to the block's own size class; a large block is
 ** resized with mremap; otherwise allocate, copy, free.  On failure p is
@@ -185,15 +194,9 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     if (e == PA_MAP_SEGMENT) {
         pa_page_t *pg = pa_page_of(p);
         if (!pg->debug && n <= PA_MAX_CLASS && pa_class_of(n) == pg->cls) {
-            if (h && h->sized && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h) {
-                size_t o = oldsize ? oldsize : old;
-                if (n > o && !((uint64_t)(PA_CNT_GET(h->live) + (int64_t)(n - o)) <= h->limit)) {
-                    errno = ENOMEM;
-                    return NULL;
-                }
-                PA_CNT_ADD(h->live, (int64_t)n - (int64_t)o);
-                if ((uint64_t)PA_CNT_GET(h->live) > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)PA_CNT_GET(h->live));
-            }
+            if (h && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h &&
+                !resize_in_place(h, oldsize ? oldsize : old, n))
+                return NULL;
             return p;
         }
     } else if (n > PA_MAX_CLASS) {
@@ -220,8 +223,20 @@ void *pool_heap_realloc(pool_heap_t *heap, void *p, size_t n) {
     return realloc_in(&heap->h, p, 0, n);
 }
 
+/* Trusts oldsize like pool_heap_free_sized: between small sizes it needs
+** no lookup at all, only the two classes. */
 void *pool_heap_realloc_sized(pool_heap_t *heap, void *p, size_t oldsize, size_t newsize) {
     if (!heap) { errno = EINVAL; return NULL; }
     if (!p) return pool_heap_malloc(heap, newsize);
-    return realloc_in(&heap->h, p, oldsize, newsize);
+    pa_heap_t *h = &heap->h;
+    if (oldsize <= PA_MAX_CLASS && newsize <= PA_MAX_CLASS && !h->debug) {
+        PA_CNT_ADD(h->reallocs, 1);
+        if (pa_class_of(oldsize) == pa_class_of(newsize)) return resize_in_place(h, oldsize, newsize) ? p : NULL;
+        void *q = pool_heap_malloc(heap, newsize);
+        if (!q) return NULL;
+        memcpy(q, p, oldsize < newsize ? oldsize : newsize);
+        pool_heap_free_sized(heap, p, oldsize);
+        return q;
+    }
+    return realloc_in(h, p, oldsize, newsize);
 }

@@ -229,6 +229,16 @@ PA_INLINE unsigned pa_class_of(size_t n) {
 }
 PA_HIDDEN unsigned pa_class_slices(unsigned cls);
 
+/* Whether a first-class heap may take `add` more bytes; if so, take them
+** (its exact live count and peak). */
+PA_INLINE bool pa_heap_take(pa_heap_t *h, size_t add) {
+    int64_t live = PA_CNT_GET(h->live) + (int64_t)add;
+    if (PA_UNLIKELY((uint64_t)live > h->limit)) return false;
+    PA_CNT_SET(h->live, live);
+    if ((uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
+    return true;
+}
+
 /* ---- free-list encoding ---- */
 PA_INLINE uintptr_t pa_encode(const void *p) { return (uintptr_t)p ^ pa_g.key; }
 PA_INLINE pa_block_t *pa_decode(uintptr_t v) { return (pa_block_t *)(v ^ pa_g.key); }

@@ -80,10 +80,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     lg->magic = pa_g.key ^ (uintptr_t)lg;
     lg->debug = h->debug;
     lg->heap = h;
-    if (h->kind == PA_HEAP_USER) {
-        PA_CNT_ADD(h->live, (int64_t)large_charge(h, lg));
-        if ((uint64_t)PA_CNT_GET(h->live) > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)PA_CNT_GET(h->live));
-    }
+    if (h->kind == PA_HEAP_USER) pa_heap_take(h, large_charge(h, lg)); /* checked above */
     large_account(h, lg, +1);
     PA_CNT_ADD(h->large_allocs, 1);
     large_mapped((int64_t)map);
@@ -135,7 +132,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     pa_unlock();
     bool charged = owner && owner->kind == PA_HEAP_USER && owner == h;
     size_t before = charged ? large_charge(owner, lg) : 0;
-    if (charged && map > lg->map_size && owner->limit != SIZE_MAX) {
+    if (charged && owner->limit != SIZE_MAX) {
         size_t after = owner->sized ? n : map - lg->offset;
         if (after > before && (uint64_t)(PA_CNT_GET(owner->live) + (int64_t)(after - before)) > owner->limit) {
             errno = ENOMEM;
@@ -177,8 +174,8 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     pa_unlock();
     large_account(h, nl, +1);
     if (charged) {
-        PA_CNT_ADD(owner->live, (int64_t)large_charge(owner, nl) - (int64_t)before);
-        if ((uint64_t)PA_CNT_GET(owner->live) > PA_CNT_GET(owner->peak)) PA_CNT_SET(owner->peak, (uint64_t)PA_CNT_GET(owner->live));
+        PA_CNT_ADD(owner->live, -(int64_t)before);
+        pa_heap_take(owner, large_charge(owner, nl)); /* checked above */
     }
     PA_TOOL_FREE((uint8_t *)lg + nl->offset);
     PA_TOOL_ALLOC((uint8_t *)nl + nl->offset, n, 0);
