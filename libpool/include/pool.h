@@ -86,6 +86,11 @@ POOL_API POOL_MALLOC_ATTR void *pool_heap_malloc(pool_heap_t *h, size_t n);
 POOL_API POOL_MALLOC_ATTR void *pool_heap_calloc(pool_heap_t *h, size_t count, size_t n);
 POOL_API void *pool_heap_realloc(pool_heap_t *h, void *p, size_t n);
 POOL_API void pool_heap_free(pool_heap_t *h, void *p);
+/* pool_heap_malloc that also counts the allocation under a caller's tag
+** (0..POOL_NTAGS-1; others count as 0): the Lua binding counts objects by
+** type this way.  Counts are cumulative; see pool_stats_t.tags. */
+#define POOL_NTAGS 16
+POOL_API POOL_MALLOC_ATTR void *pool_heap_malloc_tagged(pool_heap_t *h, size_t n, unsigned tag);
 /* Trusts `size` (the size asked for when `p` was allocated) and skips the
 ** lookup of the block's size class. */
 POOL_API void pool_heap_free_sized(pool_heap_t *h, void *p, size_t size);
@@ -122,6 +127,7 @@ typedef struct pool_stats {
     uint64_t munmap_calls;
     uint64_t madvise_calls;
     size_t heaps;           /* live heaps, thread heaps included */
+    uint64_t tags[POOL_NTAGS]; /* allocations by tag (pool_heap_malloc_tagged) */
     unsigned nclasses;
     pool_class_stats_t classes[POOL_NCLASSES];
 } pool_stats_t;

@@ -145,6 +145,12 @@ void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
     return pa_heap_alloc(h, n, 0);
 }
 
+void *pool_heap_malloc_tagged(pool_heap_t *heap, size_t n, unsigned tag) {
+    void *p = pool_heap_malloc(heap, n);
+    if (p) PA_CNT_ADD(heap->h.tags[tag < POOL_NTAGS ? tag : 0], 1);
+    return p;
+}
+
 void *pool_heap_calloc(pool_heap_t *heap, size_t count, size_t n) {
     if (!heap) { errno = EINVAL; return NULL; }
     return calloc_in(&heap->h, count, n);

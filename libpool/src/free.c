@@ -232,7 +232,11 @@ void *pool_heap_realloc_sized(pool_heap_t *heap, void *p, size_t oldsize, size_t
     if (oldsize <= PA_MAX_CLASS && newsize <= PA_MAX_CLASS && !h->debug) {
         PA_CNT_ADD(h->reallocs, 1);
         if (pa_class_of(oldsize) == pa_class_of(newsize)) return resize_in_place(h, oldsize, newsize) ? p : NULL;
+        /* A shrink is held to the limit as if the old block were gone. */
+        int64_t credit = h->sized && newsize < oldsize ? (int64_t)oldsize : 0;
+        PA_CNT_ADD(h->live, -credit);
         void *q = pool_heap_malloc(heap, newsize);
+        PA_CNT_ADD(h->live, credit);
         if (!q) return NULL;
         memcpy(q, p, oldsize < newsize ? oldsize : newsize);
         pool_heap_free_sized(heap, p, oldsize);

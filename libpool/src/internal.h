@@ -160,6 +160,7 @@ typedef struct pa_heap {
     PA_CNT(int64_t) class_pages[PA_NCLASSES];
     PA_CNT(int64_t) class_blocks[PA_NCLASSES];
     PA_CNT(int64_t) committed;      /* bytes of its spans */
+    PA_CNT(uint64_t) tags[POOL_NTAGS];
     uint8_t kind, debug, sized, dead;
     uint32_t id;
     char name[32];
@@ -201,6 +202,7 @@ typedef struct pa_global {
     /* counters of heaps that are gone */
     uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
     uint64_t dead_reallocs, dead_large_allocs, dead_large_frees;
+    uint64_t dead_tags[POOL_NTAGS];
     int64_t dead_live, dead_large_blocks, dead_large_bytes;
     _Atomic(uint64_t) loose_frees[PA_NCLASSES]; /* frees by threads without a heap */
     _Atomic(int64_t) loose_large_blocks, loose_large_bytes;

@@ -22,6 +22,7 @@ static void add_heap(pool_stats_t *st, const pa_heap_t *h, int64_t *live_exact, 
     if (h->kind == PA_HEAP_USER) *live_exact += PA_CNT_GET(h->live);
     else *live_exact += PA_CNT_GET(h->large_bytes);
     st->reallocs += PA_CNT_GET(h->reallocs);
+    for (unsigned t = 0; t < POOL_NTAGS; t++) st->tags[t] += PA_CNT_GET(h->tags[t]);
     st->allocs += PA_CNT_GET(h->large_allocs);
     st->frees += PA_CNT_GET(h->large_frees);
     st->large_blocks += (size_t)PA_CNT_GET(h->large_blocks);
@@ -62,6 +63,7 @@ int pool_stats(pool_stats_t *st) {
     }
     live_exact = pa_g.dead_live + pa_g.dead_large_bytes + atomic_load(&pa_g.loose_large_bytes);
     st->reallocs = pa_g.dead_reallocs;
+    memcpy(st->tags, pa_g.dead_tags, sizeof st->tags);
     st->allocs = pa_g.dead_large_allocs;
     st->frees = pa_g.dead_large_frees + atomic_load(&pa_g.loose_large_frees);
     st->large_blocks = (size_t)(pa_g.dead_large_blocks + atomic_load(&pa_g.loose_large_blocks));
