@@ -319,17 +319,43 @@ PyDoc_STRVAR(pyd_report_doc, "report() -> str\n\n"
              "The pool's per-size-class table (pool_stats_report) and the foreign frees:\n"
              "what sys._debugmallocstats() shows for pymalloc.");
 
-static PyObject *pyd_report(PyObject *self, PyObject *unused) {
+/* The report text (pool_stats_report plus foreign_frees), malloc'd; NULL
+** with an exception set. */
+static char *pyd_report_text(size_t *len) {
     pool_stats_t st;
-    if (pool_stats(&st) != 0) return PyErr_SetFromErrno(PyExc_OSError);
-    size_t need = pool_stats_report(&st, NULL, 0), len = need + 128;
-    char *buf = malloc(len);
-    if (!buf) return PyErr_NoMemory();
-    size_t n = pool_stats_report(&st, buf, len);
-    if (n < len) n += (size_t)snprintf(buf + n, len - n, "  foreign_frees  %14llu\n", atomic_load(&pyd_foreign_frees));
-    PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)(n < len ? n : len - 1), "replace");
+    if (pool_stats(&st) != 0) { PyErr_SetFromErrno(PyExc_OSError); return NULL; }
+    size_t cap = pool_stats_report(&st, NULL, 0) + 128;
+    char *buf = malloc(cap);
+    if (!buf) { PyErr_NoMemory(); return NULL; }
+    size_t n = pool_stats_report(&st, buf, cap);
+    if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "  foreign_frees  %14llu\n", atomic_load(&pyd_foreign_frees));
+    *len = n < cap ? n : cap - 1;
+    return buf;
+}
+
+static PyObject *pyd_report(PyObject *self, PyObject *unused) {
+    size_t n;
+    char *buf = pyd_report_text(&n);
+    if (!buf) return NULL;
+    PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)n, "replace");
     free(buf);
     return s;
+}
+
+PyDoc_STRVAR(pyd_print_report_doc, "_print_report()\n\n"
+             "Write the report to the C stderr, headed the way sys._debugmallocstats()\n"
+             "heads pymalloc's (which it omits for any other allocator).");
+
+static PyObject *pyd_print_report(PyObject *self, PyObject *unused) {
+    size_t n;
+    char *buf = pyd_report_text(&n);
+    if (!buf) return NULL;
+    fprintf(stderr, "Small block threshold = %zu, in %d size classes (poolalloc).\n", (size_t)POOL_MAX_CLASS_SIZE,
+            POOL_NCLASSES);
+    fwrite(buf, 1, n, stderr);
+    fflush(stderr);
+    free(buf);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(pyd_page_map_doc, "page_map() -> list\n\n"
@@ -664,6 +690,7 @@ static PyMethodDef pyd_methods[] = {
     { "stats", pyd_stats, METH_NOARGS, pyd_stats_doc },
     { "reset_peak", pyd_reset_peak, METH_NOARGS, pyd_reset_peak_doc },
     { "report", pyd_report, METH_NOARGS, pyd_report_doc },
+    { "_print_report", pyd_print_report, METH_NOARGS, pyd_print_report_doc },
     { "page_map", pyd_page_map, METH_NOARGS, pyd_page_map_doc },
     { "page_map_stats", pyd_page_map_stats, METH_NOARGS, pyd_page_map_stats_doc },
     { "_owns", pyd_owns, METH_O, pyd_owns_doc },

@@ -57,7 +57,8 @@ moment are dropped.  Under PYTHONMALLOC=debug or -X dev the debug hooks keep
 checking the blocks made before install(); blocks from libpool get libpool's
 own checks (POOL_DEBUG=1 adds canaries and poisoning).
 CPython's sys._debugmallocstats() prints nothing for a custom allocator:
-report() fills that gap.
+report() fills that gap, and install() makes sys._debugmallocstats() print
+it (then CPython's free lists, as before).
 
 Limit
 -----
@@ -66,6 +67,7 @@ pages and large blocks).  Past it allocations fail: Python raises
 MemoryError and the interpreter keeps working.
 """
 import os as _os
+import sys as _sys
 
 from . import _poolalloc as _c
 
@@ -123,6 +125,7 @@ def install(domains=None, limit=None):
     mask = _domain_mask(domains)
     if limit is not None:
         _c._set_limit(_check_limit(limit))
+    _hook_debugmallocstats()
     import _tracemalloc
     if _c._domains() or _c._wrapped() or not _tracemalloc.is_tracing():
         return _c._install(mask)
@@ -134,6 +137,22 @@ def install(domains=None, limit=None):
         return _c._install(mask)
     finally:
         _tracemalloc.start(frames)
+
+
+def _hook_debugmallocstats():
+    """Make sys._debugmallocstats() show the pool too (CPython shows only
+    pymalloc's pools, and nothing once another allocator is installed)."""
+    original = getattr(_sys, "_debugmallocstats", None)
+    if original is None or getattr(original, "_poolalloc", False):
+        return
+
+    def _debugmallocstats():
+        _c._print_report()
+        original()
+
+    _debugmallocstats._poolalloc = True
+    _debugmallocstats.__doc__ = original.__doc__
+    _sys._debugmallocstats = _debugmallocstats
 
 
 def uninstall():

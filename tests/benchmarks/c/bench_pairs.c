@@ -556,6 +556,8 @@ static int bp_write_json(const char *path, const bp_alloc_t *as, int n, const bp
 
 /* ---- modes ---- */
 
+static int bp_usage(const char *msg);
+
 /* N pairs of one size and nothing else, for instruction counting.  The
 ** pool APIs are called directly; a peer (glibc, mimalloc, jemalloc) through
 ** its function pointers.  `keep` blocks of the same size stay live, so the
@@ -575,9 +577,10 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
         for (int i = 1; i < na; i++)
             if (!strcmp(as[i].name, api)) peer = i;
         if (peer < 0) {
-            fprintf(stderr, "bench_pairs: unknown --api '%s' (pool, pool-sized, heap, heap-sized, glibc, "
-                            "mimalloc, jemalloc)\n", api);
-            return 2;
+            char msg[300];
+            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, pool-sized, heap, heap-sized, glibc, mimalloc, "
+                                      "jemalloc)", api);
+            return bp_usage(msg);
         }
         if (as[peer].note[0]) { printf("note: %s skipped: %s\n", api, as[peer].note); return 0; }
     }
@@ -607,8 +610,9 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
 }
 
 static int bp_usage(const char *msg) {
-    if (msg) fprintf(stderr, "bench_pairs: %s\n", msg);
-    fprintf(stderr,
+    FILE *f = msg ? stderr : stdout;
+    if (msg) fprintf(f, "bench_pairs: %s\n", msg);
+    fprintf(f,
             "usage: bench_pairs [--quick] [--rounds N] [--scale X] [--peers glibc,mimalloc,jemalloc]\n"
             "                   [--no-rss] [--json FILE]\n"
             "       bench_pairs --pairs-only N [--size BYTES] [--keep K]\n"
