@@ -4,7 +4,7 @@
 ** request, and free blocks are poisoned, so overflows and writes after free
 ** are caught at the next free, realloc or reuse.
 **
-**   block:  [ request bytes | canary ... | request ^ key (8 bytes) ]
+**   block:  [ request bytes | canary ... | request ^ ~key (8 bytes) ]
 **   free:   [ link | freed key | poison ............................ ]
 */
 #include "internal.h"
@@ -14,9 +14,14 @@ static uint64_t *trailer(const pa_page_t *pg, const void *p) {
     return (uint64_t *)((uint8_t *)p + pg->block_size - sizeof(uint64_t));
 }
 
+/* The trailer's encoding.  Not `n ^ key`: in a 16-byte block the trailer
+** is the free-marker word, and malloc(0) would store the key itself there,
+** so its first free would look like a double free. */
+static uint64_t trailer_key(void) { return ~(uint64_t)pa_g.key; }
+
 size_t pa_debug_request(const pa_page_t *pg, const void *p) {
     PA_TOOL_INTERNAL(trailer(pg, p), sizeof(uint64_t));
-    size_t n = (size_t)(*trailer(pg, p) ^ pa_g.key);
+    size_t n = (size_t)(*trailer(pg, p) ^ trailer_key());
     if (n > pg->block_size - PA_DEBUG_EXTRA) pa_fault("heap buffer overflow (size trailer overwritten) at", p, pg->block_size);
     return n;
 }
@@ -28,7 +33,7 @@ void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n) {
     for (size_t i = sizeof(pa_block_t); i < pg->block_size; i++)
         if (b[i] != PA_POISON) pa_fault("write after free to", b, pg->block_size);
     memset(b + n, PA_CANARY, pg->block_size - sizeof(uint64_t) - n);
-    *trailer(pg, p) = (uint64_t)n ^ pa_g.key;
+    *trailer(pg, p) = (uint64_t)n ^ trailer_key();
 }
 
 /* A block being freed: its canary must be intact; then it is poisoned. */

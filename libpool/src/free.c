@@ -136,8 +136,9 @@ void pool_heap_free(pool_heap_t *heap, void *p) {
 /* The caller vouches for p and its size: no map lookup, no interior check;
 ** the page comes from p's address.  Cost: ~16 instructions. */
 void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
+    if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
     pa_heap_t *h = &heap->h;
-    if (PA_LIKELY(p && heap && size <= PA_MAX_CLASS)) {
+    if (PA_LIKELY(p && size <= PA_MAX_CLASS)) {
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h) &&
@@ -152,7 +153,6 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
             return;
         }
     }
-    if (!heap) { pool_free(p); return; }
     pa_free_slow(h, p, size);
 }
 

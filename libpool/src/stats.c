@@ -133,7 +133,7 @@ __attribute__((format(printf, 2, 3))) static void out(outbuf_t *o, const char *f
 }
 
 size_t pool_stats_report(const pool_stats_t *st, char *buf, size_t len) {
-    outbuf_t o = { buf, len, 0 };
+    outbuf_t o = { buf, buf ? len : 0, 0 }; /* a NULL buffer only measures */
     if (buf && len) buf[0] = 0;
     if (!st) { errno = EINVAL; return 0; }
     out(&o, "poolalloc %s\n", POOL_VERSION);
@@ -156,7 +156,7 @@ size_t pool_stats_report(const pool_stats_t *st, char *buf, size_t len) {
 }
 
 size_t pool_stats_json(const pool_stats_t *st, char *buf, size_t len) {
-    outbuf_t o = { buf, len, 0 };
+    outbuf_t o = { buf, buf ? len : 0, 0 }; /* a NULL buffer only measures */
     if (buf && len) buf[0] = 0;
     if (!st) { errno = EINVAL; return 0; }
     out(&o, "{\"live_bytes\": %zu, \"peak_bytes\": %zu, \"reserved_bytes\": %zu, \"committed_bytes\": %zu, ",

@@ -260,7 +260,10 @@ static int run_case(size_t i, int debug) {
     int ok = told[0] && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strcmp(got, want) == 0;
     if (UNDER_ASAN && c->bad_access && !ok)
         ok = strstr(got, "ERROR: AddressSanitizer") != NULL && !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    printf("%-32s %-7s %s: %s", c->name, debug ? "debug" : "default", ok ? "ok" : "FAILED", got[0] ? got : "(no output)\n");
+    /* The first line of the report (an ASan report has many). */
+    int first = (int)strcspn(got, "\n");
+    printf("%-32s %-7s %s: %.*s\n", c->name, debug ? "debug" : "default", ok ? "ok" : "FAILED", first,
+           got[0] ? got : "(no output)");
     if (!ok) printf("   expected: %s", want);
     fflush(stdout);
     return ok;
