@@ -250,6 +250,10 @@ static int pl_readline(lua_State *L, int first) {
     }
     luaL_pushresult(&b);
     if (!got) lua_pop(L, 1);
+    else if (!isatty(0)) {      /* echo piped input as lua5.4's readline does */
+        fputs(lua_tostring(L, -1), stdout);
+        fputc('\n', stdout);
+    }
     return got;
 }
 

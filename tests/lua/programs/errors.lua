@@ -1,0 +1,30 @@
+-- errors.lua: error/pcall/xpcall, levels, error objects, tracebacks, assert
+print(pcall(error, "msg"))
+print(pcall(error, "msg", 0))
+local ok0, e0 = pcall(error, { code = 42 }) print(ok0, type(e0), e0.code)
+print(select(2, pcall(error)) == nil)
+local function lvl1() error("at level 1", 1) end
+local function lvl2() error("at level 2", 2) end
+print(pcall(lvl1)) print(pcall(lvl2))
+print(xpcall(function() error("x") end, function(m) return "handled: " .. m end))
+print(xpcall(function(a, b) return a + b end, print, 3, 4))
+print(pcall(assert, false, "assertion text"), pcall(assert, nil), pcall(assert, 1, 2))
+local ok, e = pcall(function() local t = nil return t.x end)
+print(ok, e)
+ok, e = pcall(function() return 1 + {} end) print(ok, e)
+ok, e = pcall(function() return #5 end) print(ok, e)
+ok, e = pcall(function() return ("x") < 1 end) print(ok, e)
+ok, e = pcall(function() local a = "abc" return a.b.c end) print(ok, e)
+ok, e = pcall(string.rep, "x", -1) print(ok, e == "")
+local E = setmetatable({}, { __tostring = function() return "custom error object" end })
+ok, e = pcall(error, E) print(ok, e == E, tostring(e))
+print(select("#", pcall(function() return 1, 2, 3 end)))
+local tb = debug.traceback("tb msg", 1)
+print(tb:match("^tb msg\nstack traceback:") ~= nil)
+ok, e = pcall(function() error(setmetatable({}, { __index = function(_, k) return k end })) end)
+print(ok, e.anything)
+local depth = 0
+local function rec() depth = depth + 1 return rec() + 1 end
+ok, e = pcall(rec) print(ok, e:match("stack overflow") ~= nil, depth > 1000)
+print(pcall(pcall)) print(pcall(xpcall))
+error("final uncaught error")

@@ -1,0 +1,5 @@
+-- exit_code.lua: output then os.exit with a code (buffers flushed)
+io.write("partial line without newline; ")
+print("exiting with 7")
+io.stderr:write("to stderr\n")
+os.exit(7)

@@ -1,0 +1,17 @@
+-- io_os.lua: io.write, io.read from a temp file, os.time/date with fixed
+-- values, os.getenv, io.lines, file methods
+io.write("a", 1, 2.5, "\n")
+local name = os.tmpname()
+local f = assert(io.open(name, "w"))
+f:write("line one\n", "line two\n", 42, " ", 3.5, "\n", "last")
+f:close()
+for l in io.lines(name) do io.write("[", l, "]") end print()
+f = assert(io.open(name, "r"))
+print(f:read("l"), f:read("n"), f:read("n"), f:read("a"))
+print(f:read("a"), f:read("l"), f:seek("set", 5), f:read(3))
+f:close()
+print(io.type(f), io.type(io.stdout), io.type(42), pcall(f.read, f))
+print(os.remove(name), select(2, io.open(name)) ~= nil)
+print(os.time({ year = 2020, month = 1, day = 1, hour = 12 }) - os.time({ year = 2020, month = 1, day = 1, hour = 0 }))
+print(os.date("!%Y-%m-%d %H:%M:%S", 86400 * 365), type(os.clock()), os.getenv("THIS_IS_NOT_SET_POOLALLOC"))
+print(string.format("%d", os.time({ year = 2000, month = 1, day = 1, hour = 0, isdst = false }) > 0 and 1 or 0))

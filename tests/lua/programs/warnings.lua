@@ -1,0 +1,10 @@
+-- warnings.lua: warn() control messages and multi-piece warnings
+warn("not shown: warnings are off")
+warn("@on")
+warn("shown ", "in ", "pieces")
+warn("@unknown control")
+warn("@off")
+warn("hidden again")
+warn("@on")
+warn("last")
+print("done")

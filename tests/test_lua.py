@@ -1,0 +1,223 @@
+"""Lua 5.4 on libpool (issue 4): the C host test, the Lua-side checks under
+poollua and under stock lua5.4 with poolalloc.install(), the memory limit,
+bad arguments, poollua's command line against lua5.4's, and a suite of Lua
+programs that must behave the same under both interpreters.
+"""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+LUA_DIR = HERE / "lua"
+PROGRAMS = sorted((LUA_DIR / "programs").glob("*.lua"))
+STOCK = shutil.which("lua5.4")
+
+
+@pytest.fixture(scope="session")
+def lua_build(native_build):
+    """(poollua, directory of poolalloc.so, test_lua_host) of the build."""
+    if not STOCK:
+        pytest.skip("lua5.4 is not installed (apt-get install lua5.4 liblua5.4-dev)")
+    d = native_build / "bindings" / "lua"
+    for name in ("poollua", "poolalloc.so", "test_lua_host"):
+        assert (d / name).is_file(), f"{d / name} was not built (is liblua5.4-dev installed?)"
+    return d / "poollua", d, d / "test_lua_host"
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LUA_", "POOLLUA_")) and k not in ("POOL_DEBUG", "LD_PRELOAD")}
+    env.update(extra)
+    return env
+
+
+def run(argv, env=None, stdin=None, cwd=None, timeout=120):
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="backslashreplace", input=stdin,
+                          env=env or clean_env(), cwd=cwd, timeout=timeout)
+
+
+def runtimes(lua_build):
+    """{name: (argv prefix, env)}: poollua, and stock lua5.4 finding the
+    built poolalloc.so through LUA_CPATH."""
+    poollua, moddir, _ = lua_build
+    return {"poollua": ([poollua], clean_env()),
+            "lua5.4+install": ([STOCK], clean_env(LUA_CPATH=f"{moddir}/?.so"))}
+
+
+# ---- the C host ----
+
+def test_c_host(lua_build):
+    """lua_newstate(pool_lua_alloc, h), the process pool, pool_lua_newstate
+    with a limit, pool_lua_install: exact stats, zero live after close."""
+    r = run([lua_build[2]])
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"(\d+) checks, 0 failed", r.stdout)
+    assert m and int(m.group(1)) >= 30, r.stdout
+    assert "FAIL" not in r.stderr and "leaked" not in r.stderr, r.stderr
+
+
+# ---- Lua-side checks, both ways ----
+
+@pytest.mark.parametrize("runtime", ["poollua", "lua5.4+install"])
+@pytest.mark.parametrize("script", ["check_stats.lua", "check_limit.lua", "check_args.lua"])
+def test_lua_checks(lua_build, runtime, script):
+    prefix, env = runtimes(lua_build)[runtime]
+    r = run([*prefix, LUA_DIR / script], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.fullmatch(r"ok (\d+)\n", r.stdout)
+    assert m and int(m.group(1)) >= 9, r.stdout
+    assert r.stderr == "", r.stderr      # poollua reports leaks here
+
+
+def test_require_uses_the_interpreters_libpool(lua_build):
+    """In poollua `require "poolalloc"` is preloaded (no path set up, and
+    a poolalloc.so on the path is not loaded: one libpool per process)."""
+    poollua, moddir, _ = lua_build
+    code = ("local pa = require 'poolalloc' "
+            "assert(package.preload.poolalloc) "
+            "assert(pa.install() == false) local s = pa.stats() "
+            "assert(s.live_bytes == s.lua_bytes and s.foreign_bytes == 0) "
+            "for line in io.lines('/proc/self/maps') do assert(not line:find('poolalloc.so', 1, true), line) end "
+            "print('preloaded')")
+    r = run([poollua, "-e", code], env=clean_env(LUA_CPATH=f"{moddir}/?.so"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "preloaded\n", "")
+
+
+def test_script_limit_needs_the_hosts_consent(lua_build):
+    """POOLLUA_LIMIT caps the state: scripts read it, may not change it, and
+    get a catchable "not enough memory" past it."""
+    poollua = lua_build[0]
+    code = ("local pa = require 'poolalloc' assert(pa.limit() == 2 * 1024 * 1024) "
+            "local ok, e = pcall(pa.limit, 0) assert(not ok and e:find('the host does not let scripts change the "
+            "memory limit', 1, true), e) "
+            "local ok2, e2 = pcall(function() local t = {} for i = 1, 1e7 do t[i] = {i} end end) "
+            "assert(not ok2 and e2 == 'not enough memory', e2) collectgarbage() "
+            "assert(pa.stats().peak_bytes <= 2 * 1024 * 1024) print('capped')")
+    r = run([poollua, "-e", code], env=clean_env(POOLLUA_LIMIT="2m"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "capped\n", "")
+
+
+def test_uncaught_out_of_memory_exits_cleanly(lua_build):
+    r = run([lua_build[0], "-e", "local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(100) .. i end"],
+            env=clean_env(POOLLUA_LIMIT="1m"))
+    assert r.returncode == 1
+    assert r.stderr.endswith(": not enough memory\n"), r.stderr
+    assert "leaked" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "12q", "99999999999999999999g"])
+def test_bad_poollua_limit(lua_build, value):
+    r = run([lua_build[0], "-e", "print(1)"], env=clean_env(POOLLUA_LIMIT=value))
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"bad POOLLUA_LIMIT '{value}' (bytes, with an optional k, m or g)" in r.stderr
+
+
+def test_pool_debug_heap(lua_build):
+    """POOL_DEBUG=1: the state's heap runs with libpool's debug checks and
+    stays exact."""
+    code = ("local pa = require 'poolalloc' local t = {} for i = 1, 5000 do t[i] = ('d'):rep(i % 50) .. i end "
+            "t = nil collectgarbage() local c = collectgarbage('count') * 1024 local s = pa.stats() "
+            "assert(s.live_bytes == c, s.live_bytes .. ' ' .. c) print('debug ok')")
+    r = run([lua_build[0], "-e", code], env=clean_env(POOL_DEBUG="1"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "debug ok\n", "")
+
+
+# ---- poollua's command line against lua5.4's ----
+
+def both(lua_build, args, stdin=None, env=None, cwd=None):
+    """Run lua5.4 and poollua with the same arguments; the program name in
+    messages and in arg[0]/arg[-n] is normalised to PROG."""
+    out = []
+    for exe in (STOCK, str(lua_build[0])):
+        r = run([exe, *args], stdin=stdin, env=clean_env(**(env or {})), cwd=cwd)
+        norm = lambda s: s.replace(exe, "PROG")
+        out.append((r.returncode, norm(r.stdout), norm(r.stderr)))
+    return out
+
+
+CLI_CASES = {
+    "e": ["-e", "print(1 + 1, ...)"],
+    "e-attached": ["-eprint('attached')"],
+    "e-error": ["-e", "error('boom')"],
+    "e-error-table": ["-e", "error({})"],
+    "e-syntax": ["-e", "x = = 1"],
+    "e-tostring-error": ["-e", "error(setmetatable({}, {__tostring = function() return 'TS' end}))"],
+    "l": ["-l", "string", "-e", "print(type(string.rep))"],
+    "l-alias": ["-l", "S=string", "-e", "print(S == string)"],
+    "l-missing": ["-l", "no_such_module_x"],
+    "v": ["-v"],
+    "v-e": ["-v", "-e", "print('after')"],
+    "W": ["-W", "-e", "warn('a', 'b')"],
+    "no-W": ["-e", "warn('hidden') print('x')"],
+    "E": ["-E", "-e", "print(package.path == package.path, os.getenv('LUA_INIT'))"],
+    "unknown": ["-x"],
+    "needs-arg": ["-e"],
+    "needs-arg-l": ["-l"],
+    "bad-E": ["-Ex"],
+    "bad-dashdash": ["--x"],
+    "exit-code": ["-e", "os.exit(5)"],
+    "exit-false": ["-e", "os.exit(false)"],
+    "missing-script": ["no_such_script.lua"],
+    "arg-table": ["-e", "for i = -3, #arg do io.write(tostring(arg[i]), ' ') end print()", "--", "ARGS", "x", "y"],
+    "arg-no-script": ["-e", "print(#arg, arg[0], arg[1], arg[2])"],
+    "stdin-dash": ["-", "a1", "a2"],
+    "stdin-after-dashdash": ["-e", "print('e first')", "--", "-"],
+    "i-eof": ["-i"],
+}
+
+
+@pytest.fixture(scope="module")
+def cli_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    (d / "ARGS").write_text("print('script', ...) for i = -2, #arg do io.write(tostring(arg[i]), ' ') end print()\n")
+    (d / "-").write_text("print('a file named -', ...)\n")
+    (d / "init.lua").write_text("print('init file')\n")
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(CLI_CASES))
+def test_cli_matches_lua54(lua_build, cli_dir, name):
+    stdin = "print('from stdin', ...)\nprint(arg[0], arg[1])\n" if "stdin" in name else (
+        "x = 6 * 7\nx\nfunction f()\nreturn 1\nend\nprint(f())\nerror('in repl')\n" if name == "i-eof" else None)
+    a, b = both(lua_build, CLI_CASES[name], stdin=stdin, cwd=cli_dir)
+    assert a == b
+
+
+@pytest.mark.parametrize("env", [{"LUA_INIT": "print('init code', arg ~= nil)"},
+                                 {"LUA_INIT_5_4": "print('versioned wins')", "LUA_INIT": "print('not me')"},
+                                 {"LUA_INIT": "@init.lua"},
+                                 {"LUA_INIT": "error('init failed')"},
+                                 {"LUA_INIT": "@no_such_init.lua"}])
+@pytest.mark.parametrize("noenv", [False, True])
+def test_lua_init_matches_lua54(lua_build, cli_dir, env, noenv):
+    args = (["-E"] if noenv else []) + ["-e", "print('main')"]
+    a, b = both(lua_build, args, env=env, cwd=cli_dir)
+    assert a == b
+    if noenv:
+        assert a == (0, "main\n", "")
+    else:
+        assert a != (0, "main\n", "") and "not me" not in a[1]
+
+
+def test_stdin_script_when_not_a_tty(lua_build):
+    a, b = both(lua_build, [], stdin="print('piped', #arg)\n")
+    assert a == b == (0, "piped\t0\n", "")
+
+
+# ---- the same programs under both interpreters ----
+
+def test_program_suite_is_broad():
+    assert len(PROGRAMS) >= 20, [p.name for p in PROGRAMS]
+
+
+@pytest.mark.parametrize("prog", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def test_program_equivalence(lua_build, prog):
+    """stdout, stderr and the exit code are identical (after the program
+    name in messages)."""
+    a, b = both(lua_build, [prog.name], cwd=prog.parent)
+    assert a == b
+    assert a[1], "the program printed nothing"
