@@ -221,3 +221,48 @@ def test_program_equivalence(lua_build, prog):
     a, b = both(lua_build, [prog.name], cwd=prog.parent)
     assert a == b
     assert a[1], "the program printed nothing"
+
+
+# ---- installation: cmake --install and the rockspec ----
+
+def test_cmake_install(lua_build, native_build, tmp_path):
+    """poollua, poolalloc.so, libpool_lua.a and pool_lua.h install under
+    the prefix and run from there (rpaths relative to $ORIGIN)."""
+    prefix = tmp_path / "prefix"
+    r = run(["cmake", "--install", native_build, "--prefix", prefix])
+    assert r.returncode == 0, r.stdout + r.stderr
+    libdir = next(p.parent for p in prefix.rglob("libpool_lua.a"))
+    mod = libdir / "lua" / "5.4" / "poolalloc.so"
+    for f in (prefix / "bin" / "poollua", mod, prefix / "include" / "pool_lua.h"):
+        assert f.is_file(), f
+    r = run([prefix / "bin" / "poollua", "-e", "print(require('poolalloc').stats().live_bytes > 0)"])
+    assert (r.returncode, r.stdout, r.stderr) == (0, "true\n", "")
+    r = run([STOCK, "-e", "local pa = require 'poolalloc' print(pa.install(), pa.stats().live_bytes >= 0)"],
+            env=clean_env(LUA_CPATH=f"{mod.parent}/?.so"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "true\ttrue\n", "")
+
+
+def test_rockspec_builds_the_module(lua_build, native_build, tmp_path):
+    """lua/poolalloc-scm-1.rockspec: read it with Lua and build its module
+    the way LuaRocks' builtin backend does (cc -shared, its sources, incdirs
+    and libraries, against the built libpool), then use it from lua5.4."""
+    root = HERE.parent
+    dump = (f"dofile('{root / 'lua' / 'poolalloc-scm-1.rockspec'}') local m = build.modules.poolalloc "
+            "print(package, version, build.type, table.concat(m.sources, ' '), table.concat(m.libraries, ' '), "
+            "external_dependencies.LIBPOOL.header, external_dependencies.LIBPOOL.library, dependencies[1])")
+    r = run([STOCK, "-e", dump])
+    assert r.returncode == 0, r.stderr
+    package, version, btype, sources, libs, header, lib, dep = r.stdout.rstrip("\n").split("\t")
+    assert (package, version, btype, header, lib, dep) == ("poolalloc", "scm-1", "builtin", "pool.h", "pool",
+                                                           "lua >= 5.4, < 5.5")
+    libdir = native_build / "libpool"
+    so = tmp_path / "poolalloc.so"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    r = run([cc, "-O2", "-fPIC", "-shared", "-o", so, *[root / s for s in sources.split()],
+             f"-I{root / 'libpool' / 'include'}", f"-I{root / 'bindings' / 'lua'}", "-I/usr/include/lua5.4",
+             f"-L{libdir}", f"-Wl,-rpath,{libdir}", *[f"-l{x}" for x in libs.split()]])
+    assert r.returncode == 0, r.stderr
+    r = run([STOCK, "-e", "local pa = require 'poolalloc' assert(pa.install()) local t = {} "
+             "for i = 1, 1000 do t[i] = {} end local s = pa.stats() print(s.types.table >= 1000)"],
+            env=clean_env(LUA_CPATH=f"{tmp_path}/?.so"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "true\n", "")
