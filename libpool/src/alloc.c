@@ -129,10 +129,9 @@ void *pool_aligned_alloc(size_t align, size_t n) {
 /* ---- first-class heaps ---- */
 
 /* Same fast path as pool_malloc, plus the heap's exact byte count and its
-** limit (a load, an add and a compare). */
-void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
-    if (PA_UNLIKELY(!heap)) { errno = EINVAL; return NULL; }
-    pa_heap_t *h = &heap->h;
+** limit (a load, an add and a compare).  Inlined into both entry points so
+** the tagged one (every Lua allocation) costs no extra call. */
+PA_INLINE void *heap_malloc(pa_heap_t *h, size_t n) {
     if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_page_t *pg = h->direct[(n + 15) >> 4];
         if (PA_LIKELY(pa_block_ok(pg->free, pg)) && pa_heap_take(h, heap_charge(h, n, pg->block_size))) {
@@ -145,9 +144,15 @@ void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
     return pa_heap_alloc(h, n, 0);
 }
 
+void *pool_heap_malloc(pool_heap_t *heap, size_t n) {
+    if (PA_UNLIKELY(!heap)) { errno = EINVAL; return NULL; }
+    return heap_malloc(&heap->h, n);
+}
+
 void *pool_heap_malloc_tagged(pool_heap_t *heap, size_t n, unsigned tag) {
-    void *p = pool_heap_malloc(heap, n);
-    if (p) PA_CNT_ADD(heap->h.tags[tag < POOL_NTAGS ? tag : 0], 1);
+    if (PA_UNLIKELY(!heap)) { errno = EINVAL; return NULL; }
+    void *p = heap_malloc(&heap->h, n);
+    if (PA_LIKELY(p != NULL)) PA_CNT_ADD(heap->h.tags[tag < POOL_NTAGS ? tag : 0], 1);
     return p;
 }
 
