@@ -80,9 +80,13 @@ static pa_large_t *checked_large(void *p, unsigned e) {
     return lg;
 }
 
+/* "The caller did not say the request size": 0 cannot mean that, since
+** a sized heap's malloc(0) is freed and resized with size 0. */
+#define PA_NOSIZE SIZE_MAX
+
 /* Every free the fast paths declined.  `h` is the freeing heap (the
 ** thread's, or a first-class heap freeing its own blocks); `size` is the
-** request for sized frees, else 0. */
+** request for sized frees, else PA_NOSIZE. */
 PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     if (!p) return;
     unsigned e = pa_map_get((uintptr_t)p);
@@ -97,7 +101,7 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     unsigned cls = pg->cls;
     pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
     if (h->kind == PA_HEAP_USER && owner == h)
-        PA_CNT_ADD(h->live, -(int64_t)(h->sized && size ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
+        PA_CNT_ADD(h->live, -(int64_t)(h->sized && size != PA_NOSIZE ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
     if (pg->debug) pa_debug_on_free(pg, p);
     count_free(h, cls);
     if (owner == h && h != &pa_empty_heap) pa_free_local(h, pg, b);
@@ -123,14 +127,14 @@ void pool_free(void *p) {
             return;
         }
     }
-    pa_free_slow(pa_tls_heap, p, 0);
+    pa_free_slow(pa_tls_heap, p, PA_NOSIZE);
 }
 
 void pool_free_sized(void *p, size_t n) { pool_free(p); }
 
 void pool_heap_free(pool_heap_t *heap, void *p) {
     if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
-    pa_free_slow(&heap->h, p, 0);
+    pa_free_slow(&heap->h, p, PA_NOSIZE);
 }
 
 /* The caller vouches for p and its size: no map lookup, no interior check;
@@ -186,18 +190,20 @@ static bool resize_in_place(pa_heap_t *h, size_t o, size_t n) {
 /* realloc for heap h (first-class, or NULL for the thread's heap).  Stays
 ** in place when n maps to the block's own size class; a large block is
 ** resized with mremap; otherwise allocate, copy, free.  On failure p is
-** untouched.  `oldsize` is the caller's size for sized heaps, else 0. */
+** untouched.  `oldsize` is the caller's size for sized heaps, else
+** PA_NOSIZE. */
 static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     pa_heap_t *counted = h ? h : pa_tls_heap;
     if (counted != &pa_empty_heap) PA_CNT_ADD(counted->reallocs, 1);
     unsigned e = pa_map_get((uintptr_t)p);
     if (e == PA_MAP_NONE) pa_fault("realloc of a pointer not allocated by poolalloc:", p, 0);
     size_t old = block_usable(p, e);
+    size_t said = oldsize != PA_NOSIZE ? oldsize : old;
     if (e == PA_MAP_SEGMENT) {
         pa_page_t *pg = pa_page_of(p);
         if (!pg->debug && n <= PA_MAX_CLASS && pa_class_of(n) == pg->cls) {
             if (h && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h &&
-                !resize_in_place(h, oldsize ? oldsize : old, n))
+                !resize_in_place(h, said, n))
                 return NULL;
             return p;
         }
@@ -207,22 +213,22 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     }
     void *q = h ? pool_heap_malloc((pool_heap_t *)h, n) : pool_malloc(n);
     if (!q) return NULL;
-    size_t keep = oldsize && oldsize < old ? oldsize : old;
+    size_t keep = said < old ? said : old;
     memcpy(q, p, keep < n ? keep : n);
-    if (h) pool_heap_free_sized((pool_heap_t *)h, p, oldsize ? oldsize : old);
+    if (h) pool_heap_free_sized((pool_heap_t *)h, p, said);
     else pool_free(p);
     return q;
 }
 
 void *pool_realloc(void *p, size_t n) {
     if (!p) return pool_malloc(n);
-    return realloc_in(NULL, p, 0, n);
+    return realloc_in(NULL, p, PA_NOSIZE, n);
 }
 
 void *pool_heap_realloc(pool_heap_t *heap, void *p, size_t n) {
     if (!heap) { errno = EINVAL; return NULL; }
     if (!p) return pool_heap_malloc(heap, n);
-    return realloc_in(&heap->h, p, 0, n);
+    return realloc_in(&heap->h, p, PA_NOSIZE, n);
 }
 
 /* Trusts oldsize like pool_heap_free_sized: between small sizes it needs
