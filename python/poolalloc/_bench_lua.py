@@ -15,7 +15,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
 import time
 
 WORKLOADS = ("binary_trees", "string_build", "table_churn", "closures", "coroutines", "compute")
@@ -89,21 +88,15 @@ def bench_cases(build_dir, quick, peers=None):
 
 
 def run_once(argv, env, timeout=600):
-    """(wall seconds, peak RSS kB, returncode, stdout, stderr) of one run.
-    wait4's RSS includes this process's pages from before exec; run.lua's
-    own VmHWM figure is preferred."""
+    """(wall seconds, returncode, stdout, stderr) of one run.  Peak RSS
+    comes from run.lua's VmHWM line: a parent's wait4 would also count the
+    pages this Python process had before exec."""
     full_env = {k: v for k, v in os.environ.items() if k not in _DROP}
     full_env.update(env)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=full_env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return wall, usage.ru_maxrss, proc.returncode, out.read().decode(errors="replace"), \
-            err.read().decode(errors="replace")
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, env=full_env, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    return time.perf_counter() - t0, r.returncode, r.stdout.decode(errors="replace"), \
+        r.stderr.decode(errors="replace")
 
 
 def _median(xs):
@@ -144,7 +137,7 @@ def run_lua(build_dir, quick: bool, progress=None, rounds=None, workloads=WORKLO
             for k in range(len(names)):
                 rt = names[(r + k) % len(names)]
                 v = c["variants"][rt]
-                wall, kb, rc, out, err = run_once(v["argv"], v["env"])
+                wall, rc, out, err = run_once(v["argv"], v["env"])
                 key = (c["name"], rt)
                 if rc != 0:
                     errors[key].append(f"exit {rc}: {(err or out).strip()[-300:]}")
@@ -153,7 +146,7 @@ def run_lua(build_dir, quick: bool, progress=None, rounds=None, workloads=WORKLO
                         line = json.loads(out.strip().splitlines()[-1])
                         checks.setdefault(key, line["checksum"])
                         samples[key].append(wall)
-                        rss[key] = max(rss[key], line.get("peak_rss_kb") or kb)
+                        rss[key] = max(rss[key], line.get("peak_rss_kb") or 0)
                     except (ValueError, IndexError, KeyError):
                         errors[key].append(f"no checksum line: {out.strip()[-200:]!r}")
                 done += 1
