@@ -13,7 +13,7 @@ PA_INLINE pa_block_t *page_pop(pa_page_t *pg) {
     if (PA_UNLIKELY(!pa_block_ok(b, pg))) return NULL;
     PA_TOOL_INTERNAL(b, sizeof *b);
     pg->free = pa_decode(b->next);
-    b->freed = 0;
+    if (PA_CHECKS) b->freed = 0;
     PA_CNT_ADD(pg->used, 1);
     return b;
 }

@@ -8,7 +8,7 @@
 /* Push b on pg's local free list.  Owner only. */
 PA_INLINE void page_push(pa_page_t *pg, pa_block_t *b) {
     b->next = pa_encode(pg->free);
-    b->freed = pa_g.key;
+    if (PA_CHECKS) b->freed = pa_g.key;
     pg->free = b;
 }
 
@@ -65,10 +65,10 @@ static void count_free(pa_heap_t *h, unsigned cls) {
 static pa_page_t *checked_page(void *p, unsigned e) {
     pa_page_t *pg = pa_page_of(p);
     if (pg == &pa_empty_page) pa_fault("free of a pointer into a released page (double free?)", p, 0);
-    if (!pa_block_start(pg, p)) pa_fault("free of an interior pointer", p, pg->block_size);
+    if (PA_CHECKS && !pa_block_start(pg, p)) pa_fault("free of an interior pointer", p, pg->block_size);
     pa_block_t *b = p;
     PA_TOOL_INTERNAL(b, sizeof *b);
-    if (b->freed == pa_g.key) pa_fault("double free of", p, pg->block_size);
+    if (PA_CHECKS && b->freed == pa_g.key) pa_fault("double free of", p, pg->block_size);
     return pg;
 }
 
@@ -117,8 +117,9 @@ void pool_free(void *p) {
         pa_page_t *pg = pa_page_of(p);
         pa_heap_t *h = pa_tls_heap;
         pa_block_t *b = p;
-        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h && pa_block_start(pg, p)) &&
-            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(b->freed != pa_g.key))) {
+        if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h &&
+                      (!PA_CHECKS || pa_block_start(pg, p))) &&
+            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(!PA_CHECKS || b->freed != pa_g.key))) {
             page_push(pg, b);
             PA_TOOL_FREE(b);
             PA_TOOL_NOACCESS(b, pg->block_size);
@@ -148,7 +149,7 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h) &&
-            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(b->freed != pa_g.key))) {
+            (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(!PA_CHECKS || b->freed != pa_g.key))) {
             assert(pg->cls == pa_class_of(size));
             page_push(pg, b);
             PA_TOOL_FREE(b);

@@ -241,9 +241,20 @@ PA_INLINE bool pa_heap_take(pa_heap_t *h, size_t add) {
     return true;
 }
 
+/* ---- default-mode checks ----
+** -DPOOL_NO_CHECKS (CMake option POOL_NO_CHECKS) compiles out the free
+** path's interior and double-free checks, the free marker and the link
+** encoding.  It exists only to measure what they cost: such a build does
+** not detect faults (tests/benchmarks/test_bench_hardening.py). */
+#if defined(POOL_NO_CHECKS)
+#define PA_CHECKS 0
+#else
+#define PA_CHECKS 1
+#endif
+
 /* ---- free-list encoding ---- */
-PA_INLINE uintptr_t pa_encode(const void *p) { return (uintptr_t)p ^ pa_g.key; }
-PA_INLINE pa_block_t *pa_decode(uintptr_t v) { return (pa_block_t *)(v ^ pa_g.key); }
+PA_INLINE uintptr_t pa_encode(const void *p) { return PA_CHECKS ? (uintptr_t)p ^ pa_g.key : (uintptr_t)p; }
+PA_INLINE pa_block_t *pa_decode(uintptr_t v) { return (pa_block_t *)(PA_CHECKS ? v ^ pa_g.key : v); }
 /* A list entry that is not the page's end must lie in the page's segment:
 ** 0 < (b ^ page) < 2^22 is one compare (cost: xor, lea, cmp, branch). */
 PA_INLINE bool pa_block_ok(const pa_block_t *b, const pa_page_t *pg) {
