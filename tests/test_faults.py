@@ -61,15 +61,17 @@ def test_preload_canary_faults_need_debug_mode(native_build):
 
 def test_preload_leak_report_at_exit(native_build):
     """POOL_STATS=1: the report at exit lists the live blocks (the leaks)
-    by size class with their counts; 25 leaked 200-byte blocks are in the
-    224-byte class and the 1 MiB block is a large block."""
+    by size class with their counts and bytes; 25 leaked 200-byte blocks
+    are in the 224-byte class and the 1 MiB block is a large block."""
     env = {"LD_PRELOAD": str(native_build / "bindings" / "preload" / "libpoolmalloc.so"), "POOL_STATS": "1"}
     r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), "leak"], env)
     assert r.returncode == 0 and "leaked" in r.stdout, r.stderr
     assert r.stderr.startswith("poolalloc: POOL_STATS report at exit (live blocks are leaks)\n"), r.stderr
+    assert re.search(r"^\s+class\s+size\s+live_blocks\s+free_blocks\s+pages\s+allocs\s+frees\s+bytes$", r.stderr, re.M)
     rows = {int(m.group(2)): (int(m.group(3)), int(m.group(4)))
-            for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+$", r.stderr, re.M)}
-    assert rows[224][0] >= 25, r.stderr
+            for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+(\d+)$", r.stderr, re.M)}
+    assert rows[224][0] >= 25 and rows[224][1] == 224 * rows[224][0], r.stderr
+    assert all(b == size * n for size, (n, b) in rows.items()), r.stderr
     m = re.search(r"large_blocks\s+(\d+)\s+large_bytes\s+(\d+)", r.stderr)
     assert int(m.group(1)) == 1 and int(m.group(2)) >= 1 << 20, r.stderr
 

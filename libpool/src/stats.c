@@ -144,13 +144,14 @@ size_t pool_stats_report(const pool_stats_t *st, char *buf, size_t len) {
     out(&o, "  large_blocks   %14zu   large_bytes     %14zu\n", st->large_blocks, st->large_bytes);
     out(&o, "  mmap_calls     %14" PRIu64 "   munmap_calls    %14" PRIu64 "   madvise_calls %" PRIu64 "\n",
         st->mmap_calls, st->munmap_calls, st->madvise_calls);
-    out(&o, "  %5s %7s %12s %12s %7s %14s %14s\n", "class", "size", "live_blocks", "free_blocks", "pages", "allocs",
-        "frees");
+    /* bytes: of the live blocks, size x live_blocks (the leak column) */
+    out(&o, "  %5s %7s %12s %12s %7s %14s %14s %14s\n", "class", "size", "live_blocks", "free_blocks", "pages",
+        "allocs", "frees", "bytes");
     for (unsigned c = 0; c < st->nclasses && c < POOL_NCLASSES; c++) {
         const pool_class_stats_t *cs = &st->classes[c];
         if (!cs->pages && !cs->allocs) continue;
-        out(&o, "  %5u %7zu %12zu %12zu %7zu %14" PRIu64 " %14" PRIu64 "\n", c, cs->size, cs->live_blocks,
-            cs->free_blocks, cs->pages, cs->allocs, cs->frees);
+        out(&o, "  %5u %7zu %12zu %12zu %7zu %14" PRIu64 " %14" PRIu64 " %14zu\n", c, cs->size, cs->live_blocks,
+            cs->free_blocks, cs->pages, cs->allocs, cs->frees, cs->size * cs->live_blocks);
     }
     return o.need;
 }
