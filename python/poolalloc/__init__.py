@@ -67,6 +67,7 @@ pages and large blocks).  Past it allocations fail: Python raises
 MemoryError and the interpreter keeps working.
 """
 import os as _os
+import struct as _struct
 import sys as _sys
 
 from . import _poolalloc as _c
@@ -107,12 +108,17 @@ def _domain_mask(domains):
     return mask
 
 
+_SIZE_MAX = (1 << (8 * _struct.calcsize("N"))) - 1
+
+
 def _check_limit(limit):
     """`limit` as a non-negative int; ValueError otherwise."""
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise ValueError(f"limit must be an int number of bytes or None, not {type(limit).__name__}")
     if limit < 0:
         raise ValueError(f"limit must be >= 0 bytes (0: no limit), not {limit}")
+    if limit > _SIZE_MAX:
+        raise ValueError(f"limit must be at most {_SIZE_MAX} bytes (the C size_t range), not {limit}")
     return limit
 
 
@@ -173,8 +179,8 @@ def installed_domains():
 
 
 def set_limit(nbytes):
-    """Cap the bytes libpool has in use from the OS (0: no cap); returns the old cap."""
-    return _c._set_limit(_check_limit(nbytes))
+    """Cap the bytes libpool has in use from the OS (0 or None: no cap); returns the old cap."""
+    return _c._set_limit(0 if nbytes is None else _check_limit(nbytes))
 
 
 def stats():
