@@ -147,7 +147,21 @@ def run(name, scale=1):
         import poolalloc
         installed = poolalloc.is_installed()
     return {"name": name, "scale": scale, "seconds": seconds, "checksum": checksum,
-            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "installed": installed}
+            "maxrss_kb": peak_rss_kb(), "installed": installed}
+
+
+def peak_rss_kb():
+    """This process's peak RSS in kB: VmHWM, which starts afresh at exec.
+    (ru_maxrss keeps the parent's peak when the parent started us with
+    vfork, as subprocess does, so it would read the launcher's size.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main(argv=None):

@@ -1,0 +1,115 @@
+"""python -m poolalloc bench / map: the files they write, missing peers,
+usage errors, and the page map's data against stats()."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def poolalloc_cmd(*args, env=None, timeout=600):
+    e = dict(os.environ, **(env or {}))
+    for var in ("POOLALLOC", "PYTHONMALLOC", "LD_PRELOAD"):
+        e.pop(var, None)
+    return subprocess.run([sys.executable, "-m", "poolalloc", *args], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_bench_writes_json_and_png(native_build, tmp_path):
+    """One tiny round of the C and Python faces: results.json holds every
+    benchmark's medians and peak RSS for the pool and its peers, and the
+    chart is a PNG."""
+    r = poolalloc_cmd("bench", "--smoke", "--only", "c,python", "--out", str(tmp_path),
+                      env={"POOL_BUILD_DIR": str(native_build)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "bench.png").read_bytes()[:8] == PNG
+    data = json.loads((tmp_path / "results.json").read_text())
+    faces = data["faces"]
+    assert set(faces) == {"c", "python"}, faces.keys()
+    assert data["date"] and data["machine"]
+    c_names = {b["name"] for b in faces["c"]["benchmarks"]}
+    assert c_names == {"fixed", "random", "interleaved", "churn", "prodcons"}
+    for face in faces.values():
+        for b in face["benchmarks"]:
+            assert b["results"], b
+            pool = b["results"][face["pool"]]
+            assert pool["median"] > 0 and pool["samples"], b
+    py = faces["python"]["benchmarks"][0]["results"]
+    assert {"poolalloc", "pymalloc"} <= set(py)
+    assert all(v["peak_rss_kb"] and v["peak_rss_kb"] > 1000 for v in py.values()), py
+    assert "geomean" in r.stdout and "wrote" in r.stdout
+
+
+def test_bench_missing_peer_is_a_note(native_build, tmp_path):
+    """A peer library that is not there is skipped with a note, not a crash."""
+    r = poolalloc_cmd("bench", "--smoke", "--only", "c", "--peers", "mimalloc", "--out", str(tmp_path),
+                      env={"POOL_BUILD_DIR": str(native_build), "POOL_BENCH_MIMALLOC": "/nonexistent/libmimalloc.so"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mimalloc" in r.stdout + r.stderr and "skipped" in r.stdout + r.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    c = data["faces"]["c"]
+    assert all("mimalloc" not in b["results"] for b in c["benchmarks"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload)"),
+    (["--peers", "tcmalloc"], "--peers: unknown name 'tcmalloc'"),
+    (["--rounds", "0"], "--rounds must be between 1 and 101, not 0"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bench_usage_errors(args, message):
+    r = poolalloc_cmd("bench", *args)
+    assert r.returncode == 2
+    assert message in r.stderr and "usage: python -m poolalloc bench" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "map.txt"], "--out must name a .png file, not 'map.txt'"),
+    (["--scale", "0"], "--scale must be > 0, not 0.0"),
+    (["--workload", "nope"], "invalid choice: 'nope'"),
+])
+def test_map_usage_errors(args, message):
+    r = poolalloc_cmd("map", *args)
+    assert r.returncode == 2
+    assert message in r.stderr
+
+
+def test_map_png_matches_stats(tmp_path):
+    """The map's per-class pages and used blocks are the pool's own counts."""
+    png, js = tmp_path / "m.png", tmp_path / "m.json"
+    r = poolalloc_cmd("map", "--out", str(png), "--json", str(js), "--scale", "0.3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert png.read_bytes()[:8] == PNG
+    data = json.loads(js.read_text())
+    assert data["classes"] and data["totals"]["pages"] == len(data["pages"])
+    for c in data["classes"]:
+        st = c["stats"]
+        assert c["block_size"] == st["size"]
+        assert c["pages"] == st["pages"], c
+        assert c["used"] == st["live_blocks"], c
+        assert c["capacity"] == st["live_blocks"] + st["free_blocks"], c
+    assert f"{data['totals']['pages']} pages in {len(data['classes'])} size classes" in r.stdout
+
+
+def test_map_in_process_returns_the_data(tmp_path):
+    """poolalloc.map() attaches to this interpreter's pool: objects kept
+    alive show up as used blocks of their class."""
+    code = f"""
+import json, poolalloc
+poolalloc.install()
+keep = [bytearray(200) for _ in range(5000)]
+d = poolalloc.map(out={str(tmp_path / 'p.png')!r})
+st = poolalloc.stats()
+cls = [c for c in d['classes'] if c['block_size'] >= 201][0]  # the 201-byte buffers
+print(json.dumps({{'png': d['png'], 'used': cls['used'], 'pages': cls['pages'], 'n': len(d['pages'])}}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["used"] >= 5000 and out["pages"] >= 1 and out["n"] >= out["pages"]
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG
