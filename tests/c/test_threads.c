@@ -22,6 +22,7 @@ typedef struct {
 } mailbox_t;
 
 static mailbox_t boxes[WORKERS];
+static long iterations = 60000; /* per worker; argv[1] sets it (sanitizer builds use fewer) */
 static atomic_long freed_remote, freed_local, allocated;
 
 static void stamp(msg_t *m) { for (size_t i = 0; i < m->n; i++) m->p[i] = (unsigned char)(m->tag + i); }
@@ -57,7 +58,7 @@ static void *worker(void *vp) {
     arg_t *a = vp;
     uint64_t r = a->seed * 2654435761u + 1;
     msg_t keep[64] = {{0}};
-    for (int it = 0; it < 60000; it++) {
+    for (long it = 0; it < iterations; it++) {
         r ^= r << 13; r ^= r >> 7; r ^= r << 17;
         msg_t m;
         if (take(a->id, &m)) { check_msg(&m); pool_free(m.p); atomic_fetch_add(&freed_remote, 1); }
@@ -77,7 +78,8 @@ static void *worker(void *vp) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) CHECK((iterations = atol(argv[1])) > 0);
     pool_stats_t before, after;
     CHECK(pool_stats(&before) == 0);
     for (int i = 0; i < WORKERS; i++) pthread_mutex_init(&boxes[i].lock, NULL);
