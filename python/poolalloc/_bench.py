@@ -246,7 +246,7 @@ def run_variant(case, name):
             if case.check_key:
                 case.checks.setdefault(name, line[case.check_key])
             # The child's own VmHWM: wait4's figure includes our pages (vfork).
-            rss = int(line.get("maxrss_kb") or rss)
+            rss = int(line.get("maxrss_kb") or line.get("peak_rss_kb") or rss)
         except (ValueError, IndexError, KeyError, TypeError):
             case.errors.append(f"{name}: no JSON result line in its output: {out.strip()[-200:]!r}")
             return

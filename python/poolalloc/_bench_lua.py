@@ -48,12 +48,13 @@ def peers():
         if path and os.path.isfile(path):
             libs[name] = path
         else:
-            notes.append(f"{STOCK}+{name} skipped: {path or '(empty)'} not found")
+            notes.append(f"{name} skipped: {path or '(empty)'} not found")
     return libs, notes
 
 
 def runtimes(build_dir, peer_libs):
-    """{runtime: (argv prefix, extra env)}."""
+    """{runtime: (argv prefix, extra env)}: poollua, lua5.4, and lua5.4 with
+    each peer preloaded, named after the peer as in the other faces."""
     poollua = pathlib.Path(build_dir) / "bindings" / "lua" / "poollua"
     stock = shutil.which(STOCK)
     out = {}
@@ -62,7 +63,7 @@ def runtimes(build_dir, peer_libs):
     if stock:
         out[STOCK] = ([stock], {})
         for name, lib in peer_libs.items():
-            out[f"{STOCK}+{name}"] = ([stock], {"LD_PRELOAD": lib})
+            out[name] = ([stock], {"LD_PRELOAD": lib})
     return out
 
 
@@ -165,7 +166,7 @@ def run_lua(build_dir, quick: bool, progress=None, rounds=None, workloads=WORKLO
                 errs.append(f"checksums differ between runtimes: {sorted(values)}")
             rows.append({"workload": c["name"], "runtime": rt, "median_s": med, "samples": samples[key],
                          "peak_rss_kb": rss[key] or None, "checksum": checks.get(key),
-                         "speedup_vs_stock": ratio(STOCK), "speedup_vs_mimalloc": ratio(f"{STOCK}+mimalloc"),
+                         "speedup_vs_stock": ratio(STOCK), "speedup_vs_mimalloc": ratio("mimalloc"),
                          "compute_only": c["name"] in COMPUTE_ONLY, "scale": scale_of(quick), "rounds": rounds,
                          "errors": errs, "notes": []})
     if rows:
