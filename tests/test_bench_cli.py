@@ -43,6 +43,14 @@ def test_bench_writes_json_and_png(native_build, tmp_path):
     assert {"poolalloc", "pymalloc"} <= set(py)
     assert all(v["peak_rss_kb"] and v["peak_rss_kb"] > 1000 for v in py.values()), py
     assert "geomean" in r.stdout and "wrote" in r.stdout
+    md = (tmp_path / "results.md").read_text()
+    assert md.startswith(f"Measured {data['date'][:10]} on {data['machine']['cpu']}")
+    for face in faces.values():
+        head = f"| benchmark | {' | '.join(face['allocators'])} |"
+        assert head in md, md
+        for b in face["benchmarks"]:
+            med = b["results"][face["pool"]]["median"]
+            assert f"| {b['name']} | {med:.1f} |" in md or f"| {b['name']} | {med:.3f} |" in md, (b["name"], md)
 
 
 def test_bench_missing_peer_is_a_note(native_build, tmp_path):

@@ -40,7 +40,7 @@ Runs the benchmark suite: libpool against the runtime's default allocator
 and against the installed peers (glibc, mimalloc, jemalloc), in one run,
 interleaved (the allocator order rotates every round), and prints medians,
 the speed-up over the default and over mimalloc, and peak RSS.  Writes
-DIR/results.json and DIR/bench.png.
+DIR/results.json, DIR/results.md (the tables in Markdown) and DIR/bench.png.
 
 faces (--only, comma-separated; default all):
   c        the C pair patterns (tests/benchmarks/c/bench_pairs), in Mpairs/s
@@ -546,6 +546,38 @@ def table(results):
     return "\n".join(lines)
 
 
+def markdown(results):
+    """The results as Markdown, for README.md: per face, every allocator's
+    median, the pool's speed-ups, and peak RSS, under the date and machine."""
+    m = results["machine"]
+    lines = [f"Measured {results['date'][:10]} on {m['cpu']}, {m['cpus']} CPUs, {m['memory']}, {m['system']}, "
+             f"Python {m['python']}{' (--quick)' if results['quick'] else ''}."]
+    for fname, face in results["faces"].items():
+        if face["status"] != "ok":
+            lines += ["", f"**{fname}**: skipped: {face['note'].splitlines()[0]}"]
+            continue
+        unit, pool, dflt, allocs = face["unit"], face["pool"], face["default"], face["allocators"]
+        rounds = max((len(x["samples"]) for b in face["benchmarks"] for x in b["results"].values()), default=0)
+        better = "higher" if face["higher_is_better"] else "lower"
+        lines += ["", f"**{fname}** ({unit}, {better} is better; median of {rounds} interleaved rounds; "
+                      f"x = times faster than)", "",
+                  "| benchmark | " + " | ".join(allocs) + f" | x {dflt} | x mimalloc | peak RSS MiB "
+                  + "/".join(allocs) + " |",
+                  "|---" * (len(allocs) + 4) + "|"]
+        for b in face["benchmarks"]:
+            r = b["results"]
+            cell = lambda a, f: r[a][f] if a in r else None   # noqa: E731
+            lines.append(f"| {b['name']} | " + " | ".join(fmt_value(cell(a, "median"), unit) for a in allocs)
+                         + f" | {fmt_ratio(b['speedup_default'])} | {fmt_ratio(b['speedup_mimalloc'])} | "
+                         + " / ".join(fmt_rss(cell(a, "peak_rss_kb")) for a in allocs) + " |")
+        g = face["geomean"]
+        lines.append("| **geomean** |" + " |" * len(allocs) + f" **{fmt_ratio(g['speedup_default'])}** | "
+                     f"**{fmt_ratio(g['speedup_mimalloc'])}** | |")
+        for n in face.get("notes", ()):
+            lines.append(f"\nnote: {n}")
+    return "\n".join(lines) + "\n"
+
+
 def chart(results, path):
     """A PNG: per face, each allocator's speed relative to the default
     (the default = 1, right is faster), one group of bars per benchmark."""
@@ -631,6 +663,7 @@ def main(argv=None):
     text = table(results)
     print(text)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(markdown(results))
     chart(results, out / "bench.png")
-    print(f"\nwrote {out / 'results.json'} and {out / 'bench.png'} ({results['seconds']} s)")
+    print(f"\nwrote {out / 'results.json'}, results.md and bench.png ({results['seconds']} s)")
     return 0
