@@ -37,8 +37,10 @@
 
 #if defined(__GNUC__)
 #define PYD_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PYD_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define PYD_LIKELY(x) (x)
+#define PYD_UNLIKELY(x) (x)
 #endif
 
 #ifdef Py_GIL_DISABLED
@@ -70,19 +72,8 @@ static _Atomic(unsigned long long) pyd_foreign_frees;
 ** allocator may carve its blocks out of ours (the debug hooks over pymalloc
 ** put a header in front of a block pymalloc took from PyMem_RawMalloc,
 ** which is us), so their pointers are interior pointers of pool blocks and
-** must go back to them.  Same O(1) steps as pool_owns(), plus the check
-** that p is a whole number of blocks into its page. */
-static inline int pyd_is_block(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    unsigned e = pa_map_get(a);
-    if (PYD_LIKELY(e == PA_MAP_SEGMENT)) {
-        const pa_page_t *pg = pa_page_of(p);
-        return pg != &pa_empty_page && (const uint8_t *)p >= pg->start && pa_block_start(pg, p);
-    }
-    if (e == PA_MAP_NONE) return 0;
-    const pa_large_t *lg = pa_large_header(p, e);
-    return a == (uintptr_t)lg + lg->offset;
-}
+** must go back to them.  pool_free_block() makes the same test. */
+#define pyd_is_block(p) pa_is_block(p)
 
 /* A pool block in forward mode moves to the previous allocator on realloc,
 ** so the pool drains after uninstall(). */
@@ -130,8 +121,7 @@ static void pyd_free_foreign(int d, void *p) {
     }                                                                                      \
     static void name##_free(void *ctx, void *p) {                                          \
         (void)ctx;                                                                         \
-        if (PYD_LIKELY(pyd_is_block(p))) pool_free(p);                                        \
-        else if (p) pyd_free_foreign(D, p);                                                \
+        if (PYD_UNLIKELY(!pool_free_block(p)) && p) pyd_free_foreign(D, p);               \
     }
 
 PYD_DOMAIN_FUNCS(PYMEM_DOMAIN_RAW, pyd_raw)

@@ -50,6 +50,11 @@ POOL_API size_t pool_usable_size(const void *p);
 ** pointer (another allocator's, the stack, NULL).  O(1); reads only memory
 ** libpool owns. */
 POOL_API int pool_owns(const void *p);
+/* For a binding that shares one pointer space with another allocator:
+** if `p` is the start of a block libpool handed out, free it and return 1;
+** otherwise (another allocator's pointer, one inside a pool block, NULL)
+** touch nothing and return 0.  One lookup instead of pool_owns + pool_free. */
+POOL_API int pool_free_block(void *p);
 /* Give every free page back to the OS now (madvise/munmap).  Returns the
 ** number of bytes released. */
 POOL_API size_t pool_trim(void);

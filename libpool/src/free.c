@@ -108,27 +108,42 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     else remote_free(pg, b);
 }
 
-/* Fast path: a block of one of this thread's pages that is not parked.
+/* The fast path of pool_free and pool_free_block: p is a block of one of
+** this thread's pages that is not parked; `start` also proves p is not
+** below the page's first block (pool_free's callers promise a block).
 ** Cost: map check (4), page lookup (4), owner check (3), interior check
 ** (6), double-free check (3), push (5), counters (5); no lock, no atomic
-** instruction. */
-void pool_free(void *p) {
+** instruction.  False: the caller takes a slow path. */
+PA_INLINE bool free_fast(void *p, bool start) {
     if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT)) {
         pa_page_t *pg = pa_page_of(p);
         pa_heap_t *h = pa_tls_heap;
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h &&
-                      (!PA_CHECKS || pa_block_start(pg, p))) &&
+                      (!start || (uint8_t *)p >= pg->start) &&
+                      (!(PA_CHECKS || start) || pa_block_start(pg, p))) &&
             (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(!PA_CHECKS || b->freed != pa_g.key))) {
             page_push(pg, b);
             PA_TOOL_FREE(b);
             PA_TOOL_NOACCESS(b, pg->block_size);
             PA_CNT_ADD(h->count[pg->cls].frees, 1);
             page_unuse(h, pg);
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+void pool_free(void *p) {
+    if (PA_LIKELY(free_fast(p, false))) return;
     pa_free_slow(pa_tls_heap, p, PA_NOSIZE);
+}
+
+int pool_free_block(void *p) {
+    if (PA_LIKELY(free_fast(p, true))) return 1;
+    if (!pa_is_block(p)) return 0;
+    pa_free_slow(pa_tls_heap, p, PA_NOSIZE);
+    return 1;
 }
 
 void pool_free_sized(void *p, size_t n) { pool_free(p); }

@@ -279,13 +279,26 @@ PA_INLINE bool pa_block_start(const pa_page_t *pg, const void *p) {
     return q * pg->block_size == off && q < PA_CNT_GET(pg->capacity);
 }
 
+PA_HIDDEN pa_large_t *pa_large_header(const void *p, unsigned entry);
+/* Whether p is the start of a block we handed out (live or free), reading
+** only memory we own: pool_owns() is true anywhere inside a block. */
+PA_INLINE bool pa_is_block(const void *p) {
+    unsigned e = pa_map_get((uintptr_t)p);
+    if (PA_LIKELY(e == PA_MAP_SEGMENT)) {
+        const pa_page_t *pg = pa_page_of(p);
+        return pg != &pa_empty_page && (const uint8_t *)p >= pg->start && pa_block_start(pg, p);
+    }
+    if (e == PA_MAP_NONE) return false;
+    const pa_large_t *lg = pa_large_header(p, e);
+    return (uintptr_t)p == (uintptr_t)lg + lg->offset;
+}
+
 PA_HIDDEN void *pa_os_map(size_t size, size_t align);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);
-PA_HIDDEN pa_large_t *pa_large_header(const void *p, unsigned entry);
 
 /* ---- faults (fault.c) ---- */
 PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);

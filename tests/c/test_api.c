@@ -1,5 +1,6 @@
 /* test_api.c -- libpool's API edge cases: standard malloc semantics, errors,
 ** alignment, ownership, large blocks and exact single-thread statistics. */
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -120,6 +121,40 @@ static void test_owns(void) {
     CHECK(!pool_owns(large)); /* unmapped: no longer ours */
 }
 
+/* pool_free_block frees exactly the starts of our blocks (small, large,
+** another thread's) and leaves every other pointer alone. */
+static void *alloc_96(void *arg) { (void)arg; return pool_malloc(96); }
+
+static void test_free_block(void) {
+    int local;
+    void *sys = malloc(64);
+    pool_stats_t a, b;
+    CHECK_EQ(pool_free_block(NULL), 0);
+    CHECK_EQ(pool_free_block(&local), 0);
+    CHECK_EQ(pool_free_block(&global_var), 0);
+    CHECK_EQ(pool_free_block(sys), 0);
+    CHECK_EQ(pool_free_block((void *)((uintptr_t)1 << 50)), 0);
+    char *small = pool_malloc(48), *large = pool_malloc(300000);
+    memset(small, 7, 48);
+    pool_stats(&a);
+    CHECK_EQ(pool_free_block(small + 16), 0);       /* interior: not a block start */
+    CHECK_EQ(pool_free_block(large + 4096), 0);
+    pool_stats(&b);
+    CHECK_EQ(b.frees, a.frees);
+    CHECK_EQ(b.live_bytes, a.live_bytes);
+    CHECK(small[47] == 7);
+    CHECK_EQ(pool_free_block(small), 1);
+    CHECK_EQ(pool_free_block(large), 1);
+    pool_stats(&b);
+    CHECK_EQ(b.frees, a.frees + 2);
+    CHECK_EQ(b.large_blocks, a.large_blocks - 1);
+    pthread_t t;
+    void *other;
+    CHECK(pthread_create(&t, NULL, alloc_96, NULL) == 0 && pthread_join(t, &other) == 0 && other);
+    CHECK_EQ(pool_free_block(other), 1);            /* a block of a page this thread does not own */
+    free(sys);
+}
+
 static void test_size_classes(void) {
     size_t prev = 0;
     for (int c = 0; c < POOL_NCLASSES; c++) {
@@ -203,6 +238,7 @@ int main(void) {
     test_calloc_zero();
     test_aligned();
     test_owns();
+    test_free_block();
     test_size_classes();
     test_stats_exact();
     test_page_map();

@@ -31,6 +31,13 @@ static void case_double_free(void) {
     pool_free(p);
     pool_free(p);
 }
+static void case_double_free_block(void) {
+    /* pool_free_block (the Python binding's free) checks like pool_free. */
+    char *p = pool_malloc(40);
+    tell(p);
+    pool_free_block(p);
+    pool_free_block(p);
+}
 static void case_double_free_after_others(void) {
     /* The second free comes after other frees of the same page. */
     char *p = pool_malloc(100), *q = pool_malloc(100);
@@ -193,6 +200,7 @@ typedef struct {
 #define NOT_OURS "free of a pointer not allocated by poolalloc:"
 static const fault_case_t cases[] = {
     { "double free", case_double_free, BOTH, "double free of", 48, 64, 0 },
+    { "double free via pool_free_block", case_double_free_block, BOTH, "double free of", 48, 64, 0 },
     { "double free after others", case_double_free_after_others, BOTH, "double free of", 112, 128, 0 },
     { "double free, large", case_double_free_large, BOTH, NOT_OURS, 0, 0, 0 },
     { "interior pointer", case_interior, BOTH, "free of an interior pointer", 64, 80, 0 },
