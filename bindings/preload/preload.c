@@ -25,13 +25,8 @@
 EXPORT void *malloc(size_t n) { return pool_malloc(n); }
 EXPORT void *calloc(size_t count, size_t n) { return pool_calloc(count, n); }
 
-/* free keeps errno: programs check errno after calls that free. */
-EXPORT void free(void *p) {
-    if (!p) return;
-    int saved = errno;
-    pool_free(p);
-    errno = saved;
-}
+/* pool_free keeps errno, as programs expect of free. */
+EXPORT void free(void *p) { pool_free(p); }
 
 EXPORT void cfree(void *p) { free(p); }
 

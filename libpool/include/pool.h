@@ -38,6 +38,7 @@ extern "C" {
 POOL_API POOL_MALLOC_ATTR void *pool_malloc(size_t n);
 POOL_API POOL_MALLOC_ATTR void *pool_calloc(size_t count, size_t n);
 POOL_API void *pool_realloc(void *p, size_t n);
+/* Every free leaves errno as it was. */
 POOL_API void pool_free(void *p);
 /* Sized free: `n` must be the size passed when `p` was allocated (or any
 ** size of the same class).  Skips the size-class lookup. */

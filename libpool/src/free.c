@@ -12,10 +12,19 @@ PA_INLINE void page_push(pa_page_t *pg, pa_block_t *b) {
     pg->free = b;
 }
 
+/* An empty page goes to the heap's cache or back to its segment, which may
+** madvise or munmap: free never changes errno (programs check errno after
+** calls that free), so only this rare path pays for keeping it. */
+static PA_NOINLINE void page_retire_keep_errno(pa_heap_t *h, pa_page_t *pg) {
+    int saved = errno;
+    pa_page_retire(h, pg);
+    errno = saved;
+}
+
 /* One block fewer in use; an empty page is retired. */
 PA_INLINE void page_unuse(pa_heap_t *h, pa_page_t *pg) {
     PA_CNT_ADD(pg->used, -1);
-    if (PA_UNLIKELY(PA_CNT_GET(pg->used) == 0)) pa_page_retire(h, pg);
+    if (PA_UNLIKELY(PA_CNT_GET(pg->used) == 0)) page_retire_keep_errno(h, pg);
 }
 
 /* Local free that the fast path declined: a parked page, debug or tools. */
@@ -93,7 +102,9 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     if (e == PA_MAP_NONE) pa_fault("free of a pointer not allocated by poolalloc:", p, 0);
     if (e >= PA_MAP_LARGE) {
         pa_large_t *lg = checked_large(p, e);
+        int saved = errno;                  /* munmap: free keeps errno */
         pa_large_free(h, lg);
+        errno = saved;
         return;
     }
     pa_page_t *pg = checked_page(p, e);

@@ -155,6 +155,23 @@ static void test_free_block(void) {
     free(sys);
 }
 
+/* free leaves errno alone, on every path: the fast one, an emptied page,
+** a large block (munmap), another thread's block, NULL. */
+static void test_free_keeps_errno(void) {
+    void *many[4096];
+    for (int i = 0; i < 4096; i++) many[i] = pool_malloc(2048);  /* pages fill, then empty */
+    void *large = pool_malloc(1 << 20);
+    pthread_t t;
+    void *other;
+    CHECK(pthread_create(&t, NULL, alloc_96, NULL) == 0 && pthread_join(t, &other) == 0 && other);
+    errno = 4321;
+    for (int i = 0; i < 4096; i++) pool_free(many[i]);
+    pool_free(large);
+    pool_free(other);
+    pool_free(NULL);
+    CHECK_EQ(errno, 4321);
+}
+
 static void test_size_classes(void) {
     size_t prev = 0;
     for (int c = 0; c < POOL_NCLASSES; c++) {
@@ -239,6 +256,7 @@ int main(void) {
     test_aligned();
     test_owns();
     test_free_block();
+    test_free_keeps_errno();
     test_size_classes();
     test_stats_exact();
     test_page_map();
