@@ -44,7 +44,13 @@ static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **wher
             if (!pg && !(pg = pa_heap_acquire_page(h, cls))) return NULL;
         }
         pa_block_t *b = page_pop(pg);
-        if (b) { *where = pg; return b; }
+        if (b) {
+            /* The pages before pg went to the full list: the fast path
+            ** allocates from pg from now on, not from a full page. */
+            if (h->curr[cls] != pg && !h->debug) pa_heap_point(h, cls, pg);
+            *where = pg;
+            return b;
+        }
         if (pg->free != PA_END(pg)) pa_fault("corrupted free list in page", pg->start, pg->block_size);
         if (pa_page_collect(pg) || pa_page_extend(pg)) continue;
         pa_page_t *next = pg->next;

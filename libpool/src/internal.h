@@ -330,8 +330,10 @@ PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned sli
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_drain_notify(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);
+PA_HIDDEN void pa_list_append(pa_page_list_t *l, pa_page_t *pg);
 PA_HIDDEN void pa_list_remove(pa_page_list_t *l, pa_page_t *pg);
 PA_HIDDEN void pa_heap_set_curr(pa_heap_t *h, unsigned cls);
+PA_HIDDEN void pa_heap_point(pa_heap_t *h, unsigned cls, pa_page_t *pg);
 
 /* ---- heaps (heap.c) ---- */
 PA_HIDDEN pa_heap_t *pa_heap_thread(void);

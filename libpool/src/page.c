@@ -13,6 +13,13 @@ void pa_list_push(pa_page_list_t *l, pa_page_t *pg) {
     l->first = pg;
 }
 
+void pa_list_append(pa_page_list_t *l, pa_page_t *pg) {
+    pg->next = NULL;
+    pg->prev = l->last;
+    if (l->last) l->last->next = pg; else l->first = pg;
+    l->last = pg;
+}
+
 void pa_list_remove(pa_page_list_t *l, pa_page_t *pg) {
     if (pg->prev) pg->prev->next = pg->next; else l->first = pg->next;
     if (pg->next) pg->next->prev = pg->prev; else l->last = pg->prev;
@@ -21,7 +28,12 @@ void pa_list_remove(pa_page_list_t *l, pa_page_t *pg) {
 
 /* Point the allocation fast paths of class cls at the head of its list. */
 void pa_heap_set_curr(pa_heap_t *h, unsigned cls) {
-    pa_page_t *pg = h->avail[cls].first;
+    pa_heap_point(h, cls, h->avail[cls].first);
+}
+
+/* Point the allocation fast paths of class cls at page pg (NULL: none; a
+** debug heap always takes the slow path). */
+void pa_heap_point(pa_heap_t *h, unsigned cls, pa_page_t *pg) {
     if (!pg || h->debug) pg = &pa_empty_page;
     h->curr[cls] = pg;
     if (pa_class_size[cls] > PA_SMALL_MAX) return;
@@ -112,15 +124,19 @@ void pa_page_to_full(pa_heap_t *h, pa_page_t *pg) {
     if (atomic_load_explicit(&pg->thread_free, memory_order_seq_cst)) pa_page_unfull(h, pg);
 }
 
-/* Back from the full list to the front of its class list. */
+/* Back from the full list to the end of its class list: the page the fast
+** path allocates from stays current, and this one, which has only the
+** block just freed, collects more frees before its turn comes.  (At the
+** front, a free into a full page cost a slow free, a slow malloc and two
+** list moves whenever a live set churns.) */
 void pa_page_unfull(pa_heap_t *h, pa_page_t *pg) {
     if (!pg->in_full) return;
     atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
     pg->in_full = 0;
     pa_list_remove(&h->full, pg);
-    pa_list_push(&h->avail[pg->cls], pg);
+    pa_list_append(&h->avail[pg->cls], pg);
     if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
-    pa_heap_set_curr(h, pg->cls);
+    if (h->avail[pg->cls].first == pg) pa_heap_set_curr(h, pg->cls);
 }
 
 /* Pages that other threads freed into while they sat on the full list. */
