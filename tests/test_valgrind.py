@@ -44,7 +44,7 @@ def error_count(log):
 
 @pytest.mark.parametrize("case, kind, stack", [
     ("use-after-free", "Invalid read of size 1",
-     r"Address 0x[0-9a-f]+ is 8 bytes inside a block of size 48 free'd\n\s+at 0x[0-9A-F]+: pool_free \(free\.c"),
+     r"Address 0x[0-9a-f]+ is 8 bytes inside a block of size 48 free'd\n\s+at 0x[0-9A-F]+: (?:free_fast \(free\.c:\d+\)\n\s+by 0x[0-9A-F]+: )?pool_free \(free\.c"),
     ("write-after-free", "Invalid write of size 1", r"alloc'd\n\s+at 0x[0-9A-F]+: (pa_heap_alloc|pool_malloc) "),
     ("overflow", "Invalid write of size 1",
      r"Address 0x[0-9a-f]+ is 0 bytes after a (recently re-allocated )?block of size 64 alloc'd\n"

@@ -116,8 +116,9 @@ static void *calloc_in(pa_heap_t *h, size_t count, size_t n) {
     if (__builtin_mul_overflow(count, n, &total)) { errno = ENOMEM; return NULL; }
     void *p = h ? pool_heap_malloc((pool_heap_t *)h, total) : pool_malloc(total);
     if (!p) return NULL;
-    /* Large blocks come straight from mmap and are already zero. */
-    if (total <= PA_MAX_CLASS || pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT) memset(p, 0, total);
+    /* Fresh large blocks come straight from mmap and are already zero. */
+    unsigned e = pa_map_get((uintptr_t)p);
+    if (total <= PA_MAX_CLASS || e == PA_MAP_SEGMENT || pa_large_header(p, e)->reused) memset(p, 0, total);
     return p;
 }
 

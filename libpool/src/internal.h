@@ -123,7 +123,8 @@ typedef struct pa_large {
     size_t offset;                  /* block = (char *)header + offset: the
                                     ** alignment, when that exceeds the header */
     size_t request;
-    size_t debug;                   /* canary after the request */
+    uint32_t debug;                 /* canary after the request */
+    uint32_t reused;                /* from the cache: not zero-filled */
     struct pa_heap *heap;           /* under the lock: NULL once its thread exits */
     struct pa_large *next, *prev;   /* global list, under the lock */
 } pa_large_t;
@@ -348,6 +349,7 @@ PA_HIDDEN void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b);
 PA_HIDDEN void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align);
 PA_HIDDEN void pa_large_free(pa_heap_t *h, pa_large_t *lg);
 PA_HIDDEN void pa_large_release_locked(pa_large_t *lg);
+PA_HIDDEN size_t pa_large_cache_purge(bool all);
 PA_HIDDEN void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n);
 PA_HIDDEN size_t pa_large_usable(const pa_large_t *lg);
 

@@ -1,7 +1,8 @@
 /*
 ** large.c -- libpool's large blocks: requests above the largest size class
 ** get a mapping of their own, aligned to 4 MiB so the segment map can
-** vouch for them, page-rounded, unmapped on free and resized with mremap.
+** vouch for them, page-rounded, resized with mremap, and on free kept a
+** short while for reuse (up to 16 MiB each, 32 MiB in all) or unmapped.
 */
 #define _GNU_SOURCE
 #include <sys/mman.h>
@@ -51,6 +52,85 @@ static void large_unlink(pa_large_t *lg) {
     if (lg->next) lg->next->prev = lg->prev;
 }
 
+/* ---- the cache of freed mappings ----
+** A program that frees and allocates big buffers in turn (string builders,
+** growing arrays, per-request buffers) would pay an munmap, an mmap and a
+** page fault per 4 KiB each time.  A freed mapping of up to LCACHE_ONE
+** bytes waits here instead, resident, for the next large request that
+** fits it, for at most the decay (POOL_DECAY_MS); pool_trim() empties it.
+** Its map entries are cleared while it waits, so pool_owns() and every
+** free treat it as memory libpool does not have.  All under the lock. */
+#define LCACHE_N     8
+#define LCACHE_ONE   ((size_t)16 << 20)
+#define LCACHE_BYTES ((size_t)32 << 20)
+
+static struct { void *base; size_t size; uint64_t since; } lcache[LCACHE_N];
+static unsigned lcache_n;
+static size_t lcache_bytes;
+
+/* Unmap cache entry i and close the gap. */
+static size_t lcache_drop(unsigned i) {
+    size_t size = lcache[i].size;
+    pa_os_unmap(lcache[i].base, size);
+    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)size, memory_order_relaxed);
+    lcache_bytes -= size;
+    lcache[i] = lcache[--lcache_n];
+    return size;
+}
+
+/* Release the entries older than the decay (all of them with `all`);
+** the bytes released. */
+size_t pa_large_cache_purge(bool all) {
+    if (!lcache_n) return 0;
+    uint64_t now = pa_clock_ms();
+    size_t released = 0;
+    for (unsigned i = lcache_n; i-- > 0;)
+        if (all || now - lcache[i].since >= pa_g.decay_ms) released += lcache_drop(i);
+    return released;
+}
+
+/* Keep a freed mapping, evicting the oldest entries to make room; false
+** when it is too big to keep. */
+static bool lcache_put(void *base, size_t size) {
+    if (size > LCACHE_ONE || pa_g.decay_ms == 0) return false;
+    pa_large_cache_purge(false);
+    while (lcache_n && (lcache_n == LCACHE_N || lcache_bytes + size > LCACHE_BYTES)) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < lcache_n; i++)
+            if (lcache[i].since < lcache[oldest].since) oldest = i;
+        lcache_drop(oldest);
+    }
+    PA_TOOL_NOACCESS(base, size);
+    lcache[lcache_n].base = base;
+    lcache[lcache_n].size = size;
+    lcache[lcache_n].since = pa_clock_ms();
+    lcache_n++;
+    lcache_bytes += size;
+    return true;
+}
+
+/* The smallest cached mapping of at least `size` bytes and at most twice
+** that, cut to `size` (the tail is unmapped), or NULL. */
+static void *lcache_take(size_t size) {
+    unsigned best = LCACHE_N;
+    for (unsigned i = 0; i < lcache_n; i++)
+        if (lcache[i].size >= size && lcache[i].size / 2 <= size &&
+            (best == LCACHE_N || lcache[i].size < lcache[best].size))
+            best = i;
+    if (best == LCACHE_N) return NULL;
+    void *base = lcache[best].base;
+    size_t have = lcache[best].size;
+    lcache_bytes -= have;
+    lcache[best] = lcache[--lcache_n];
+    if (have > size) {
+        pa_os_unmap((uint8_t *)base + size, have - size);
+        atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)(have - size), memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
+    PA_TOOL_INTERNAL(base, size);
+    return base;
+}
+
 /* Mapping size for n bytes at offset off, or 0 if it cannot be had. */
 static size_t large_map_size(size_t off, size_t n) {
     if (n > SIZE_MAX - off - PA_OS_PAGE) return 0;
@@ -74,33 +154,43 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
         size_t add = h->sized || h->debug ? req : map - off;
         if ((uint64_t)(PA_CNT_GET(h->live) + (int64_t)add) > h->limit) { errno = ENOMEM; return NULL; }
     }
-    pa_large_t *lg = pa_os_map(map, align > PA_SEG_SIZE ? align : PA_SEG_SIZE);
-    if (!lg) return NULL;
+    pa_lock();
+    pa_large_t *lg = align <= PA_SEG_SIZE ? lcache_take(map) : NULL;
+    pa_unlock();
+    if (lg) {
+        probe.reused = 1;
+    } else {
+        if (!(lg = pa_os_map(map, align > PA_SEG_SIZE ? align : PA_SEG_SIZE))) return NULL;
+        large_mapped((int64_t)map);
+    }
     *lg = probe;
     lg->magic = pa_g.key ^ (uintptr_t)lg;
-    lg->debug = h->debug;
+    lg->debug = (uint32_t)h->debug;
     lg->heap = h;
     if (h->kind == PA_HEAP_USER) pa_heap_take(h, large_charge(h, lg)); /* checked above */
     large_account(h, lg, +1);
     PA_CNT_ADD(h->large_allocs, 1);
-    large_mapped((int64_t)map);
     pa_lock();
     large_link(lg);
     pa_unlock();
     pa_map_set((uintptr_t)lg, map, PA_MAP_LARGE);
     uint8_t *p = (uint8_t *)lg + off;
     if (h->debug) memset(p + req, PA_CANARY, map - off - req);
-    PA_TOOL_ALLOC(p, req, 1);
+    PA_TOOL_ALLOC(p, req, !lg->reused);
     return p;
 }
 
-/* Unmap lg; the map forgets it first.  Lock held. */
+/* Let lg go: the map forgets it first, then its mapping waits in the cache
+** if it can, else is unmapped.  Lock held. */
 void pa_large_release_locked(pa_large_t *lg) {
     large_unlink(lg);
-    pa_map_set((uintptr_t)lg, lg->map_size, PA_MAP_NONE);
+    size_t size = lg->map_size;
+    pa_map_set((uintptr_t)lg, size, PA_MAP_NONE);
     lg->magic = 0;
-    large_mapped(-(int64_t)lg->map_size);
-    pa_os_unmap(lg, lg->map_size);
+    atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
+    if (lg->offset == LARGE_HDR && lcache_put(lg, size)) return;   /* not over-aligned: reusable */
+    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)size, memory_order_relaxed);
+    pa_os_unmap(lg, size);
 }
 
 /* Free from heap h: the block's own heap gets its bytes back; the counts
@@ -121,9 +211,10 @@ void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
     pa_unlock();
 }
 
-/* Resize a large block to n > PA_MAX_CLASS bytes: in place if the kernel
-** can, else moved with mremap into a fresh aligned range (no copy).  NULL
-** with ENOMEM leaves the block as it was. */
+/* Resize a large block to n > PA_MAX_CLASS bytes: in place when its
+** mapping already fits, else with mremap (growing by at least a quarter),
+** in place if the kernel can, else moved into a fresh aligned range (no
+** copy).  NULL with ENOMEM leaves the block as it was. */
 void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     size_t map = large_map_size(lg->offset, n);
     if (!map) { errno = ENOMEM; return NULL; }
@@ -132,12 +223,34 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     pa_unlock();
     bool charged = owner && owner->kind == PA_HEAP_USER && owner == h;
     size_t before = charged ? large_charge(owner, lg) : 0;
+    if (map > lg->map_size && (!charged || owner->limit == SIZE_MAX)) {
+        /* Growing: take a quarter more than asked, so a buffer that grows
+        ** a little at a time remaps O(log n) times, not once per page.  The
+        ** slack costs address space, not memory, until it is written. */
+        size_t slack = large_map_size(lg->offset, lg->map_size - lg->offset + lg->map_size / 4);
+        if (slack > map && pa_commit_ok(slack - lg->map_size)) map = slack;
+    }
     if (charged && owner->limit != SIZE_MAX) {
         size_t after = owner->sized ? n : map - lg->offset;
         if (after > before && (uint64_t)(PA_CNT_GET(owner->live) + (int64_t)(after - before)) > owner->limit) {
             errno = ENOMEM;
             return NULL;
         }
+    }
+    if (map <= lg->map_size && map >= lg->map_size / 2) {
+        /* It fits the pages it has (a buffer growing a little at a time,
+        ** or shrinking by less than half): no syscall, no lock, no map
+        ** update. */
+        size_t old_request = lg->request;
+        lg->request = n;
+        if (charged) {
+            PA_CNT_ADD(owner->live, -(int64_t)before);
+            pa_heap_take(owner, large_charge(owner, lg)); /* checked above */
+        }
+        void *p = (uint8_t *)lg + lg->offset;
+        PA_TOOL_RESIZE(p, old_request, n);
+        (void)old_request;
+        return p;
     }
     if (map > lg->map_size && !pa_commit_ok(map - lg->map_size)) { errno = ENOMEM; return NULL; }
     large_account(h, lg, -1);

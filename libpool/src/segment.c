@@ -126,7 +126,8 @@ void pa_span_free(pa_page_t *pg) {
 ** decay.  The keep is the hysteresis that stops alloc/free cycles from
 ** faulting pages in and out. Returns the bytes released. */
 size_t pa_purge(bool all) {
-    if (!all && (size_t)atomic_load_explicit(&pa_g.dirty, memory_order_relaxed) <= pa_g.dirty_keep) return 0;
+    size_t cached = pa_large_cache_purge(all);
+    if (!all && (size_t)atomic_load_explicit(&pa_g.dirty, memory_order_relaxed) <= pa_g.dirty_keep) return cached;
     uint64_t now = pa_clock_ms();
     size_t released = 0;
     for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
@@ -154,5 +155,5 @@ size_t pa_purge(bool all) {
         }
         pa_g.nspare = 0;
     }
-    return released;
+    return released + cached;
 }

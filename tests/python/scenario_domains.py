@@ -108,7 +108,8 @@ import threading  # noqa: E402
 
 data = [{"k": i, "s": "x" * (i % 700), "l": list(range(i % 30))} for i in range(20000)]
 assert _json.loads(_json.dumps(data)) == data
-facts["object_in_pool"] = c._is_block(id(bytes(range(100))))
+obj = bytes(range(100))   # kept alive while it is looked up
+facts["object_in_pool"] = c._is_block(id(obj))
 errors = []
 
 
