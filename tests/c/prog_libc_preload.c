@@ -32,6 +32,8 @@ extern void __libc_free(void *);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
 
 /* What libpool is loaded, or NULL under glibc. */
 static int (*owns)(const void *);
@@ -67,6 +69,73 @@ static int mode_badinput(void) {
     TRY("__libc_malloc(SIZE_MAX)", __libc_malloc(huge));
     TRY("__libc_calloc(SIZE_MAX/2+1, 2)", __libc_calloc(half, 2));
     TRY("__libc_memalign(64, SIZE_MAX)", __libc_memalign(64, huge));
+
+    TRY("__libc_valloc(SIZE_MAX)", __libc_valloc(huge));
+    TRY("__libc_pvalloc(SIZE_MAX)", __libc_pvalloc(huge));
+    TRY("realloc(NULL, SIZE_MAX)", realloc(NULL, huge));
+    TRY("reallocarray(NULL, SIZE_MAX/2+1, 2)", reallocarray(NULL, half, 2));
+    TRY("reallocarray(NULL, 1<<32, 1<<32)", reallocarray(NULL, (size_t)1 << 32, (size_t)1 << 32));
+    TRY("calloc(0, SIZE_MAX)", calloc(0, huge));
+    TRY("calloc(SIZE_MAX, 0)", calloc(huge, 0));
+    TRY("pvalloc(SIZE_MAX-4095)", pvalloc(huge - 4095));
+    TRY("memalign(SIZE_MAX/2+2, 16)", memalign(half + 1, 16));
+    TRY("memalign(SIZE_MAX, 16)", memalign(huge, 16));
+    TRY("memalign(4096, SIZE_MAX-4095)", memalign(4096, huge - 4095));
+    TRY("aligned_alloc(SIZE_MAX/2+1, 16)", aligned_alloc(half, 16));
+    TRY("aligned_alloc(SIZE_MAX/2+2, 16)", aligned_alloc(half + 1, 16));
+
+    /* Odd alignments glibc 2.36 accepts (rounded up to a power of two) and
+    ** sizes that are not multiples of the alignment. */
+    static const size_t odd_aligns[] = { 0, 1, 3, 24, 100, 4097 };
+    for (size_t i = 0; i < sizeof odd_aligns / sizeof *odd_aligns; i++) {
+        size_t a = odd_aligns[i], want = 1;
+        while (want < a) want <<= 1;
+        for (int f = 0; f < 2; f++) {
+            errno = 0;
+            char *p = f ? aligned_alloc(a, 100) : memalign(a, 100);
+            int e = errno;
+            printf("%s(%zu, 100): %s", f ? "aligned_alloc" : "memalign", a,
+                   p ? "ok" : e == EINVAL ? "NULL EINVAL" : e == ENOMEM ? "NULL ENOMEM" : "NULL ?");
+            if (p) {
+                memset(p, 1, 100);
+                printf(", aligned to %zu: %s, usable >= 100: %s", want, (uintptr_t)p % want ? "no" : "yes",
+                       malloc_usable_size(p) >= 100 ? "yes" : "no");
+            }
+            printf("\n");
+            free(p);
+        }
+    }
+
+    /* Zero sizes still give a distinct, freeable block. */
+    static const struct { const char *name; int kind; } zeros[] = {
+        { "valloc(0)", 0 }, { "pvalloc(0)", 1 }, { "memalign(64, 0)", 2 }, { "aligned_alloc(64, 0)", 3 },
+        { "calloc(0, 0)", 4 }, { "realloc(NULL, 0)", 5 }, { "__libc_pvalloc(1)", 6 } };
+    for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i++) {
+        void *p;
+        switch (zeros[i].kind) {
+        case 0: p = valloc(0); break;
+        case 1: p = pvalloc(0); break;
+        case 2: p = memalign(64, 0); break;
+        case 3: p = aligned_alloc(64, 0); break;
+        case 4: p = calloc(0, 0); break;
+        case 5: p = realloc(NULL, 0); break;
+        default: p = __libc_pvalloc(1); break;
+        }
+        printf("%s: %s\n", zeros[i].name, p ? "ok" : "NULL");
+        free(p);
+    }
+    char *pv = pvalloc(1), *vv = valloc(1);
+    printf("pvalloc(1): page aligned %s, usable >= 4096: %s; valloc(1): page aligned %s\n",
+           (uintptr_t)pv % 4096 ? "no" : "yes", malloc_usable_size(pv) >= 4096 ? "yes" : "no",
+           (uintptr_t)vv % 4096 ? "no" : "yes");
+    memset(pv, 7, 4096);
+    free(pv);
+    free(vv);
+    unsigned char *cz = calloc(1000, 3);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < 3000; i++) nonzero += cz[i] != 0;
+    printf("calloc(1000, 3): nonzero bytes %zu\n", nonzero);
+    free(cz);
 
     /* A failed realloc leaves the block as it was. */
     char *b = malloc(100);
@@ -123,11 +192,26 @@ static int mode_badinput(void) {
     free(NULL);
     __libc_free(libc);
     printf("free keeps errno: %s\n", errno == 4242 ? "yes" : "no");
+
+    /* Every free path keeps errno: emptying whole pages (which a pool may
+    ** hand back to the OS) and large blocks, freed in an order that empties
+    ** pages one after another. */
+    enum { NB = 6000 };
+    static void *blocks[NB];
+    for (int i = 0; i < NB; i++) blocks[i] = malloc(i % 10 == 0 ? 300000 : 16 + (size_t)(i % 5) * 1000);
+    int kept = 1;
+    for (int i = 0; i < NB; i++) {
+        errno = 4243;
+        free(blocks[i]);
+        kept &= errno == 4243;
+    }
+    printf("free keeps errno over %d blocks: %s\n", NB, kept ? "yes" : "no");
     return 0;
 }
 
-/* libc's own allocations: strdup, getline, fopen, asprintf, open_memstream,
-** qsort's buffer... come from the malloc that is loaded. */
+/* libc's own allocations (strdup, getline, fopen, asprintf, open_memstream,
+** get_current_dir_name) and every member of the family, __libc_* aliases
+** included, come from the malloc that is loaded. */
 static int mode_libc(void) {
     lookup_pool();
     char *s = strdup("poolalloc"), *line = NULL, *fmt = NULL, *ms = NULL;
@@ -139,12 +223,24 @@ static int mode_libc(void) {
     fprintf(m, "%0500d", 7);
     fclose(m);
     char *dir = get_current_dir_name();
-    void *ptrs[] = { s, line, f, fmt, ms, dir };
-    const char *names[] = { "strdup", "getline", "fopen", "asprintf", "open_memstream", "get_current_dir_name" };
-    for (int i = 0; i < 6; i++)
+    void *pm = NULL;
+    if (posix_memalign(&pm, 128, 300)) return 1;
+    void *ptrs[] = { s, line, f, fmt, ms, dir,
+                     malloc(10), calloc(3, 7), realloc(NULL, 50), reallocarray(NULL, 9, 9), pm,
+                     aligned_alloc(256, 256), memalign(64, 10), valloc(10), pvalloc(10),
+                     __libc_malloc(10), __libc_calloc(2, 2), __libc_realloc(NULL, 20), __libc_memalign(32, 8),
+                     __libc_valloc(1), __libc_pvalloc(1) };
+    static const char *const names[] = { "strdup", "getline", "fopen", "asprintf", "open_memstream",
+        "get_current_dir_name", "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+        "memalign", "valloc", "pvalloc", "__libc_malloc", "__libc_calloc", "__libc_realloc", "__libc_memalign",
+        "__libc_valloc", "__libc_pvalloc" };
+    enum { N = sizeof ptrs / sizeof *ptrs };
+    _Static_assert(N == sizeof names / sizeof *names, "one name per pointer");
+    for (int i = 0; i < N; i++)
         printf("%s: %s\n", names[i], !owns ? "glibc" : owns(ptrs[i]) ? "libpool" : "NOT libpool");
     fclose(f);
-    free(s); free(line); free(fmt); free(ms); free(dir);
+    for (int i = 0; i < N; i++)
+        if (i != 2) free(ptrs[i]);
     return 0;
 }
 
