@@ -369,6 +369,7 @@ PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
 #define PA_TOOL_RESIZE(p, o, n)   VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0)
 #define PA_TOOL_INTERNAL(p, n)    VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #define PA_TOOL_NOACCESS(p, n)    VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define PA_TOOL_UNMAP(p, n)       ((void)0) /* valgrind forgets unmapped ranges itself */
 #elif defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define PA_TOOL_ALLOC(p, n, zero) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -376,12 +377,16 @@ PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
 #define PA_TOOL_RESIZE(p, o, n)   ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define PA_TOOL_INTERNAL(p, n)    ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define PA_TOOL_NOACCESS(p, n)    ASAN_POISON_MEMORY_REGION((p), (n))
+/* ASan keeps poison in shadow memory across munmap: a later mmap of the
+** same addresses would start out poisoned. */
+#define PA_TOOL_UNMAP(p, n)       ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
 #define PA_TOOL_ALLOC(p, n, zero) ((void)0)
 #define PA_TOOL_FREE(p)           ((void)0)
 #define PA_TOOL_RESIZE(p, o, n)   ((void)0)
 #define PA_TOOL_INTERNAL(p, n)    ((void)0)
 #define PA_TOOL_NOACCESS(p, n)    ((void)0)
+#define PA_TOOL_UNMAP(p, n)       ((void)0)
 #endif
 
 #endif

@@ -24,6 +24,7 @@ static void *os_mmap(void *hint, size_t size, int prot, int flags) {
 
 void pa_os_unmap(void *p, size_t size) {
     if (!size) return;
+    PA_TOOL_UNMAP(p, size);
     munmap(p, size);
     atomic_fetch_add_explicit(&pa_g.munmaps, 1, memory_order_relaxed);
 }
