@@ -109,15 +109,20 @@ static bool lcache_put(void *base, size_t size) {
     return true;
 }
 
-/* The smallest cached mapping of at least `size` bytes and at most twice
-** that, cut to `size` (the tail is unmapped), or NULL. */
+/* The smallest cached mapping of at least `size` bytes, cut to `size` (the
+** tail is unmapped), or NULL.  A miss means every entry is smaller than
+** the request: they are let go now, not at the decay, so a program whose
+** buffers keep growing does not hold the outgrown ones resident beside
+** the new one. */
 static void *lcache_take(size_t size) {
     unsigned best = LCACHE_N;
     for (unsigned i = 0; i < lcache_n; i++)
-        if (lcache[i].size >= size && lcache[i].size / 2 <= size &&
-            (best == LCACHE_N || lcache[i].size < lcache[best].size))
+        if (lcache[i].size >= size && (best == LCACHE_N || lcache[i].size < lcache[best].size))
             best = i;
-    if (best == LCACHE_N) return NULL;
+    if (best == LCACHE_N) {
+        while (lcache_n) lcache_drop(lcache_n - 1);
+        return NULL;
+    }
     void *base = lcache[best].base;
     size_t have = lcache[best].size;
     lcache_bytes -= have;
