@@ -52,6 +52,13 @@ static void large_unlink(pa_large_t *lg) {
     if (lg->next) lg->next->prev = lg->prev;
 }
 
+/* Unmap bytes that are mapped but no longer in use (a freed block's
+** mapping, a cached one, or the cut-off tail of one). */
+static void large_unmap_idle(void *p, size_t size) {
+    pa_os_unmap(p, size);
+    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)size, memory_order_relaxed);
+}
+
 /* ---- the cache of freed mappings ----
 ** A program that frees and allocates big buffers in turn (string builders,
 ** growing arrays, per-request buffers) would pay an munmap, an mmap and a
@@ -71,8 +78,7 @@ static size_t lcache_bytes;
 /* Unmap cache entry i and close the gap. */
 static size_t lcache_drop(unsigned i) {
     size_t size = lcache[i].size;
-    pa_os_unmap(lcache[i].base, size);
-    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)size, memory_order_relaxed);
+    large_unmap_idle(lcache[i].base, size);
     lcache_bytes -= size;
     lcache[i] = lcache[--lcache_n];
     return size;
@@ -127,10 +133,7 @@ static void *lcache_take(size_t size) {
     size_t have = lcache[best].size;
     lcache_bytes -= have;
     lcache[best] = lcache[--lcache_n];
-    if (have > size) {
-        pa_os_unmap((uint8_t *)base + size, have - size);
-        atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)(have - size), memory_order_relaxed);
-    }
+    if (have > size) large_unmap_idle((uint8_t *)base + size, have - size);
     atomic_fetch_add_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
     PA_TOOL_INTERNAL(base, size);
     return base;
@@ -194,8 +197,7 @@ void pa_large_release_locked(pa_large_t *lg) {
     lg->magic = 0;
     atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
     if (lg->offset == LARGE_HDR && lcache_put(lg, size)) return;   /* not over-aligned: reusable */
-    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)size, memory_order_relaxed);
-    pa_os_unmap(lg, size);
+    large_unmap_idle(lg, size);
 }
 
 /* Free from heap h: the block's own heap gets its bytes back; the counts
