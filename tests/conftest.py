@@ -2,10 +2,13 @@
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# tests/python holds pyproc (clean_env, run_py), which every test module may use.
+sys.path.insert(0, str(ROOT / "tests" / "python"))
 
 
 def build_dir() -> pathlib.Path:
@@ -29,3 +32,11 @@ def cmake_build(bdir: pathlib.Path, *defs: str) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def native_build() -> pathlib.Path:
     return cmake_build(build_dir())
+
+
+@pytest.fixture(scope="session")
+def preload(native_build) -> str:
+    """libpoolmalloc.so of the native build, for LD_PRELOAD."""
+    lib = native_build / "bindings" / "preload" / "libpoolmalloc.so"
+    assert lib.is_file(), lib
+    return str(lib)

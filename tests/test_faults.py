@@ -3,7 +3,6 @@ and POOL_DEBUG=1) and CPython's PyMem API with poolalloc installed.  Each
 misuse aborts (SIGABRT) with exactly one line naming the fault, the address
 the program printed and the block size.  Also: the bad-input C test in debug
 mode, and the POOL_STATS=1 leak report at exit."""
-import os
 import re
 import signal
 import subprocess
@@ -11,12 +10,12 @@ import sys
 import textwrap
 
 import pytest
+from pyproc import clean_env
 
 
 def run(cmd, env_extra=None, **kw):
-    env = {k: v for k, v in os.environ.items() if k not in ("POOL_DEBUG", "POOL_STATS", "LD_PRELOAD", "POOLALLOC")}
-    env.update(env_extra or {})
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=120, **kw)
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env_extra),
+                          timeout=120, **kw)
 
 
 def check_abort(r, line_fmt):
@@ -43,28 +42,27 @@ PRELOAD_CASES = [
 
 @pytest.mark.parametrize("case, debug, line", PRELOAD_CASES,
                          ids=[f"{c}-{'debug' if d else 'default'}" for c, d, _ in PRELOAD_CASES])
-def test_preload_faults(native_build, case, debug, line):
-    env = {"LD_PRELOAD": str(native_build / "bindings" / "preload" / "libpoolmalloc.so")}
+def test_preload_faults(native_build, preload, case, debug, line):
+    env = {"LD_PRELOAD": preload}
     if debug:
         env["POOL_DEBUG"] = "1"
     r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), case], env)
     check_abort(r, line)
 
 
-def test_preload_canary_faults_need_debug_mode(native_build):
+def test_preload_canary_faults_need_debug_mode(native_build, preload):
     """Without POOL_DEBUG an overflow into the class slack goes unseen (no
     canary): the checks in the default mode are the free-path ones."""
-    env = {"LD_PRELOAD": str(native_build / "bindings" / "preload" / "libpoolmalloc.so")}
-    r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), "overflow"], env)
+    r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), "overflow"], {"LD_PRELOAD": preload})
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == "not detected", (r.stdout, r.stderr)
 
 
-def test_preload_leak_report_at_exit(native_build):
+def test_preload_leak_report_at_exit(native_build, preload):
     """POOL_STATS=1: the report at exit lists the live blocks (the leaks)
     by size class with their counts and bytes; 25 leaked 200-byte blocks
     are in the 224-byte class and the 1 MiB block is a large block."""
-    env = {"LD_PRELOAD": str(native_build / "bindings" / "preload" / "libpoolmalloc.so"), "POOL_STATS": "1"}
-    r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), "leak"], env)
+    r = run([str(native_build / "tests" / "c" / "prog_libc_faults"), "leak"],
+            {"LD_PRELOAD": preload, "POOL_STATS": "1"})
     assert r.returncode == 0 and "leaked" in r.stdout, r.stderr
     assert r.stderr.startswith("poolalloc: POOL_STATS report at exit (live blocks are leaks)\n"), r.stderr
     assert re.search(r"^\s+class\s+size\s+live_blocks\s+free_blocks\s+pages\s+allocs\s+frees\s+bytes$", r.stderr, re.M)

@@ -6,7 +6,6 @@ Also: libc's own allocations land in libpool, fork while threads allocate,
 thread turnover keeps the pool bounded, and glibc-style errors for
 impossible requests.  (Fault reports through the preload library are in
 test_faults.py.)"""
-import os
 import re
 import shutil
 import subprocess
@@ -14,27 +13,12 @@ import sys
 import textwrap
 
 import pytest
-
-STRIP = ("LD_PRELOAD", "POOL_DEBUG", "POOL_STATS", "POOLALLOC", "POOLALLOC_DOMAINS", "POOLALLOC_LIMIT",
-         "PYTHONMALLOC")
-
-
-@pytest.fixture(scope="module")
-def preload(native_build):
-    lib = native_build / "bindings" / "preload" / "libpoolmalloc.so"
-    assert lib.is_file(), lib
-    return str(lib)
+from pyproc import clean_env
 
 
 def run(argv, lib=None, stats=False, timeout=300, **kw):
     """argv with (lib) or without LD_PRELOAD; a CompletedProcess of bytes."""
-    env = {k: v for k, v in os.environ.items() if k not in STRIP}
-    env["LC_ALL"] = "C"
-    if lib:
-        env["LD_PRELOAD"] = lib
-    if stats:
-        env["POOL_STATS"] = "1"
-    env.update(kw.pop("env", {}))
+    env = clean_env({"LC_ALL": "C", "LD_PRELOAD": lib, "POOL_STATS": "1" if stats else None, **kw.pop("env", {})})
     return subprocess.run(argv, env=env, capture_output=True, timeout=timeout, **kw)
 
 

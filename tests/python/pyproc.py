@@ -13,7 +13,7 @@ import textwrap
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Variables that change which allocator a child interpreter uses.
 ALLOC_VARS = ("POOLALLOC", "POOLALLOC_DOMAINS", "POOLALLOC_LIMIT", "PYTHONMALLOC", "PYTHONTRACEMALLOC",
-              "PYTHONDEVMODE", "POOL_DEBUG", "LD_PRELOAD")
+              "PYTHONDEVMODE", "POOL_DEBUG", "POOL_STATS", "LD_PRELOAD")
 
 
 def clean_env(extra=None):
