@@ -107,23 +107,13 @@ static int mode_badinput(void) {
     }
 
     /* Zero sizes still give a distinct, freeable block. */
-    static const struct { const char *name; int kind; } zeros[] = {
-        { "valloc(0)", 0 }, { "pvalloc(0)", 1 }, { "memalign(64, 0)", 2 }, { "aligned_alloc(64, 0)", 3 },
-        { "calloc(0, 0)", 4 }, { "realloc(NULL, 0)", 5 }, { "__libc_pvalloc(1)", 6 } };
-    for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i++) {
-        void *p;
-        switch (zeros[i].kind) {
-        case 0: p = valloc(0); break;
-        case 1: p = pvalloc(0); break;
-        case 2: p = memalign(64, 0); break;
-        case 3: p = aligned_alloc(64, 0); break;
-        case 4: p = calloc(0, 0); break;
-        case 5: p = realloc(NULL, 0); break;
-        default: p = __libc_pvalloc(1); break;
-        }
-        printf("%s: %s\n", zeros[i].name, p ? "ok" : "NULL");
-        free(p);
-    }
+    TRY("valloc(0)", valloc(0));
+    TRY("pvalloc(0)", pvalloc(0));
+    TRY("memalign(64, 0)", memalign(64, 0));
+    TRY("aligned_alloc(64, 0)", aligned_alloc(64, 0));
+    TRY("calloc(0, 0)", calloc(0, 0));
+    TRY("realloc(NULL, 0)", realloc(NULL, 0));
+    TRY("__libc_pvalloc(1)", __libc_pvalloc(1));
     char *pv = pvalloc(1), *vv = valloc(1);
     printf("pvalloc(1): page aligned %s, usable >= 4096: %s; valloc(1): page aligned %s\n",
            (uintptr_t)pv % 4096 ? "no" : "yes", malloc_usable_size(pv) >= 4096 ? "yes" : "no",
