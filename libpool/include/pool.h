@@ -166,6 +166,16 @@ typedef struct pool_page_info {
 } pool_page_info_t;
 POOL_API size_t pool_page_map(pool_page_info_t *out, size_t max);
 
+/* Invariant checks, for tests and debugging: walk the calling thread's
+** heap (every page list, every page's free list and counts, the page
+** states of "Page states" in libpool/src/README.md) and, under the lock,
+** the orphan lists and segments.  A broken invariant is reported in one
+** line and aborts.  Returns the number of pages checked.  pool_heap_check
+** does the same for a first-class heap (call it from the thread using it,
+** or when no thread is). */
+POOL_API long pool_check(void);
+POOL_API long pool_heap_check(pool_heap_t *h);
+
 /* Size class of a request (0..POOL_NCLASSES-1), or -1 if served as large. */
 POOL_API int pool_size_class(size_t n);
 POOL_API size_t pool_class_size(int cls);

@@ -36,13 +36,10 @@ static unsigned aligned_class(size_t n, size_t align) {
 ** class cls, collecting remote frees, carving fresh blocks, parking full
 ** pages, and taking a new page when all else fails. */
 static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **where) {
+    pa_heap_drain_delayed(h);
     pa_page_t *pg = h->avail[cls].first;
     for (;;) {
-        if (!pg) {
-            pa_heap_drain_notify(h);
-            pg = h->avail[cls].first;
-            if (!pg && !(pg = pa_heap_acquire_page(h, cls))) return NULL;
-        }
+        if (!pg && !(pg = pa_heap_acquire_page(h, cls))) return NULL;
         pa_block_t *b = page_pop(pg);
         if (b) {
             /* The pages before pg went to the full list: the fast path
@@ -54,9 +51,7 @@ static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **wher
         if (pg->free != PA_END(pg)) pa_fault("corrupted free list in page", pg->start, pg->block_size);
         if (pa_page_collect(pg) || pa_page_extend(pg)) continue;
         pa_page_t *next = pg->next;
-        pa_page_to_full(h, pg);
-        if (!pg->in_full) continue;      /* a remote free arrived meanwhile */
-        pg = next;
+        if (pa_page_to_full(h, pg)) pg = next;  /* else a remote free got in first: collect it */
     }
 }
 

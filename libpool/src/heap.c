@@ -62,8 +62,8 @@ static void heap_init_fields(pa_heap_t *h) {
 }
 
 /* A zeroed heap struct, registered in the heap list.  Heap structs are
-** never unmapped, only recycled, so a late remote free that reads a dead
-** heap's notify list still touches valid memory.  Lock held. */
+** never unmapped, only recycled: a racing pool_heap_of() or stats read of
+** a dead heap still reads valid memory.  Lock held. */
 static pa_heap_t *heap_struct_new(void) {
     pa_heap_t *h = pa_g.heap_free;
     if (h) {
@@ -80,7 +80,8 @@ static pa_heap_t *heap_struct_new(void) {
         }
         h = (pa_heap_t *)m;
     }
-    memset(h, 0, offsetof(pa_heap_t, notify));
+    PA_ASSERT(atomic_load_explicit(&h->delayed, memory_order_relaxed) == NULL);
+    memset(h, 0, sizeof *h);
     heap_init_fields(h);
     h->id = ++pa_g.next_heap_id;
     h->next_heap = pa_g.heaps;
@@ -133,7 +134,7 @@ static void page_orphan(pa_heap_t *h, pa_page_t *pg) {
     unsigned c = pg->cls;
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->owner, NULL, memory_order_release);
-    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
+    PA_ASSERT(PA_TF_STATE(atomic_load_explicit(&pg->xthread_free, memory_order_relaxed)) == PA_TF_NORMAL);
     pg->in_full = 0;
     pa_list_push(&pa_g.orphans[c], pg);
     pa_g.orphan_pages[c]++;
@@ -143,9 +144,9 @@ static void page_orphan(pa_heap_t *h, pa_page_t *pg) {
 }
 
 /* Hand every page of h to the orphan list (pages with live blocks) or back
-** to the segments (empty ones).  Lock held. */
+** to the segments (empty ones).  Lock held; h quiesced and drained. */
 static void heap_abandon_pages(pa_heap_t *h) {
-    pa_heap_drain_notify(h);
+    PA_ASSERT(atomic_load_explicit(&h->delayed, memory_order_relaxed) == NULL);
     pa_heap_drop_empty(h);
     for (unsigned c = 0; c <= PA_NCLASSES; c++) {
         pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
@@ -168,6 +169,11 @@ static void heap_abandon_pages(pa_heap_t *h) {
 static void heap_thread_done(void *arg) {
     pa_heap_t *h = arg;
     if (!h || h == &pa_empty_heap) return;
+    /* Settle every page first (no freer will hand h a block any more),
+    ** then free what was handed: both without the lock, since a page may
+    ** retire.  The thread still uses h for that. */
+    pa_heap_quiesce(h);
+    pa_heap_drain_delayed(h);
     pa_tls_heap = &pa_empty_heap;
     pa_lock();
     heap_abandon_pages(h);
@@ -214,6 +220,7 @@ adopted:
     pa_list_push(&h->avail[cls], pg);
     if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
     pa_heap_set_curr(h, cls);
+    PA_EXPENSIVE(h);
     return pg;
 }
 
@@ -257,8 +264,12 @@ pool_heap_t *pool_heap_new(const pool_heap_options_t *opts) {
 void pool_heap_destroy(pool_heap_t *heap) {
     if (!heap) return;
     pa_heap_t *h = &heap->h;
+    /* A second destroy would put the struct on the recycle list twice. */
+    if (PA_UNLIKELY(h->dead || h->kind != PA_HEAP_USER)) pa_fault("pool_heap_destroy of a heap that is not live:", heap, 0);
+    /* Blocks other threads handed to h die with it: their pages go too. */
+    pa_heap_quiesce(h);
+    atomic_store_explicit(&h->delayed, NULL, memory_order_relaxed);
     pa_lock();
-    pa_heap_drain_notify(h);
     pa_heap_drop_empty(h);
     for (unsigned c = 0; c <= PA_NCLASSES; c++) {
         pa_page_list_t *l = c < PA_NCLASSES ? &h->avail[c] : &h->full;
@@ -326,7 +337,7 @@ size_t pool_trim(void) {
     pa_init();
     pa_heap_t *h = pa_tls_heap;
     if (h != &pa_empty_heap) {
-        pa_heap_drain_notify(h);
+        pa_heap_drain_delayed(h);
         for (unsigned c = 0; c < PA_NCLASSES; c++) {
             pa_page_t *pg = h->avail[c].first;
             while (pg) {

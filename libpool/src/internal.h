@@ -76,6 +76,19 @@ typedef struct pa_block {
 
 struct pa_heap;
 
+/* The word a page's remote frees go through: the head of the blocks other
+** threads freed (16-byte aligned) with the page's delivery state in the low
+** two bits, so that one CAS both pushes a block and reads (or changes) the
+** state.  See "Page states" in README.md. */
+enum {
+    PA_TF_NORMAL = 0, /* remote frees push onto the page's list */
+    PA_TF_NOTIFY = 1, /* parked: the next remote free must tell the owner */
+    PA_TF_BUSY   = 2, /* a remote freer is handing a block to the owner heap */
+    PA_TF_MASK   = 3
+};
+#define PA_TF_BLOCK(tf) ((pa_block_t *)((tf) & ~(uintptr_t)PA_TF_MASK))
+#define PA_TF_STATE(tf) ((unsigned)((tf) & PA_TF_MASK))
+
 /* A page: the descriptor of a span of slices holding one size class.  The
 ** first cache line is the owner's fast path; the second is shared with
 ** threads that free into the page. */
@@ -95,12 +108,10 @@ typedef struct pa_page {
     uint16_t slices;                /* span length */
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
+    uint32_t check_mark;            /* stamp of the last pa_heap_check walk */
     /* --- shared --- */
-    _Alignas(64) _Atomic(pa_block_t *) thread_free; /* frees from other threads */
-    _Atomic(struct pa_heap *) owner;                /* NULL: orphaned */
-    _Atomic(uint8_t) full_flag;                     /* in_full as seen by others */
-    _Atomic(uint8_t) notified;                      /* queued on owner->notify */
-    _Atomic(struct pa_page *) next_notify;
+    _Alignas(64) _Atomic(uintptr_t) xthread_free; /* remote frees | PA_TF_* state */
+    _Atomic(struct pa_heap *) owner;              /* NULL: orphaned or free */
 } __attribute__((aligned(64))) pa_page_t;
 
 #define PA_END(pg) ((pa_block_t *)(pg))
@@ -166,9 +177,10 @@ typedef struct pa_heap {
     uint32_t id;
     char name[32];
     struct pa_heap *next_heap, *prev_heap; /* global list of live heaps */
-    /* Last: a recycled heap struct is cleared up to here, so a page that a
-    ** late remote free queued on it is still drained by its next user. */
-    _Atomic(pa_page_t *) notify;    /* full pages that received remote frees */
+    /* Blocks other threads freed into this heap's parked pages (atomic
+    ** stack; links encoded).  Each block is on it once, and still counts in
+    ** its page's `used`, so its page cannot leave the heap meanwhile. */
+    _Alignas(64) _Atomic(pa_block_t *) delayed;
 } pa_heap_t;
 
 struct pool_heap_s { pa_heap_t h; };
@@ -305,6 +317,26 @@ PA_HIDDEN void pa_os_init(void);
 PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);
 PA_HIDDEN void pa_warn(const char *fmt, ...);
 
+/* ---- invariants (check.c) ----
+** Levels, as in mimalloc: PA_CHECK_LEVEL 0 (release) checks nothing
+** beyond the default-mode fault checks; 1 (debug and sanitizer builds)
+** adds the cheap assertions of each state transition; 2 (CMake
+** -DPOOL_CHECK_LEVEL=2) also walks the whole heap with pa_heap_check at
+** every page acquire and retire.  pool_check() runs the walk on request in
+** every build. */
+#ifndef PA_CHECK_LEVEL
+#ifdef NDEBUG
+#define PA_CHECK_LEVEL 0
+#else
+#define PA_CHECK_LEVEL 1
+#endif
+#endif
+PA_HIDDEN PA_NORETURN void pa_assert_fail(const char *expr, const char *file, int line);
+#define PA_ASSERT(c) ((PA_CHECK_LEVEL >= 1 && PA_UNLIKELY(!(c))) ? pa_assert_fail(#c, __FILE__, __LINE__) : (void)0)
+#define PA_EXPENSIVE(h) ((PA_CHECK_LEVEL >= 2) ? (void)pa_heap_check(h) : (void)0)
+PA_HIDDEN size_t pa_page_check(const pa_page_t *pg);
+PA_HIDDEN size_t pa_heap_check(pa_heap_t *h);
+
 /* ---- global lock and init (heap.c) ---- */
 PA_HIDDEN void pa_init_slow(void);
 PA_INLINE void pa_init(void) {
@@ -323,13 +355,15 @@ PA_HIDDEN bool pa_commit_ok(size_t bytes);
 PA_HIDDEN void pa_page_init(pa_page_t *pg, unsigned cls);
 PA_HIDDEN bool pa_page_extend(pa_page_t *pg);
 PA_HIDDEN uint32_t pa_page_collect(pa_page_t *pg);
-PA_HIDDEN void pa_page_to_full(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN bool pa_page_to_full(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_page_settle(pa_page_t *pg);
 PA_HIDDEN void pa_page_unfull(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
-PA_HIDDEN void pa_heap_drain_notify(pa_heap_t *h);
+PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
+PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);
 PA_HIDDEN void pa_list_append(pa_page_list_t *l, pa_page_t *pg);
 PA_HIDDEN void pa_list_remove(pa_page_list_t *l, pa_page_t *pg);

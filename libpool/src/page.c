@@ -4,6 +4,8 @@
 ** back to the segments when they empty.  Everything here runs on the
 ** thread that owns the page's heap, except where it says otherwise.
 */
+#include <sched.h>
+
 #include "internal.h"
 
 void pa_list_push(pa_page_list_t *l, pa_page_t *pg) {
@@ -56,9 +58,7 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
     pg->free = PA_END(pg);
     pg->in_full = 0;
     pg->debug = 0;
-    atomic_store_explicit(&pg->thread_free, NULL, memory_order_relaxed);
-    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
-    atomic_store_explicit(&pg->notified, 0, memory_order_relaxed);
+    atomic_store_explicit(&pg->xthread_free, PA_TF_NORMAL, memory_order_relaxed);
     assert(pg->reserved >= 8);
 }
 
@@ -85,17 +85,40 @@ bool pa_page_extend(pa_page_t *pg) {
     return true;
 }
 
-/* Move the blocks other threads freed into the local free list.  Returns
-** how many; the page's used count drops by as many. */
+/* Bring pg's state to NORMAL: a parked page's NOTIFY is dropped, and a
+** remote freer that is handing one of its blocks to the owner heap (BUSY;
+** it holds that state for two short CAS loops of its own) is waited out.
+** The owner calls it before it parks, unparks or lets go of a page, so a
+** freer never finds a page in a state its owner has left.  Owner only. */
+void pa_page_settle(pa_page_t *pg) {
+    uintptr_t tf = atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
+    for (;;) {
+        unsigned st = PA_TF_STATE(tf);
+        if (st == PA_TF_NORMAL) return;
+        if (st == PA_TF_BUSY) {
+            sched_yield();
+            tf = atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
+        } else if (atomic_compare_exchange_weak_explicit(&pg->xthread_free, &tf, tf & ~(uintptr_t)PA_TF_MASK,
+                                                         memory_order_acq_rel, memory_order_acquire)) {
+            return;
+        }
+    }
+}
+
+/* Move the blocks other threads freed into the local free list, leaving
+** the page's state bits as they are.  Returns how many; the page's used
+** count drops by as many. */
 uint32_t pa_page_collect(pa_page_t *pg) {
-    if (!atomic_load_explicit(&pg->thread_free, memory_order_relaxed)) return 0;
-    pa_block_t *b = atomic_exchange_explicit(&pg->thread_free, NULL, memory_order_acquire);
-    if (!b) return 0;
+    uintptr_t tf = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
+    do {
+        if (!PA_TF_BLOCK(tf)) return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &tf, tf & PA_TF_MASK,
+                                                    memory_order_acquire, memory_order_relaxed));
+    pa_block_t *head = PA_TF_BLOCK(tf), *last = head;
     uint32_t n = 0;
-    pa_block_t *head = b, *last = b;
     for (;;) {
         PA_TOOL_INTERNAL(last, sizeof *last);
-        n++;
+        if (PA_UNLIKELY(++n > PA_CNT_GET(pg->capacity))) pa_fault("corrupted (cyclic) remote free list at", last, pg->block_size);
         pa_block_t *next = pa_decode(last->next);
         if (!next) break;
         if (PA_UNLIKELY(!pa_block_ok(next, pg))) pa_fault("corrupted free list at", last, pg->block_size);
@@ -110,18 +133,23 @@ uint32_t pa_page_collect(pa_page_t *pg) {
     return n;
 }
 
-/* The page has no free block: park it on the full list, where the fast
-** free path does not touch it.  Remote frees from now on notify the heap.
-** The flag store and the re-check of thread_free pair with the store and
-** the flag load in remote_free (free.c), so one of the two always sees the
-** other: no remote free is stranded on a parked page. */
-void pa_page_to_full(pa_heap_t *h, pa_page_t *pg) {
+/* The page has no free block, carved or collected: park it on the full
+** list, where the fast free path does not touch it, in state NOTIFY, so
+** the next remote free hands its block to this heap instead of the page.
+** One CAS from (no remote frees, NORMAL) decides it: if a remote free got
+** in first, the page is not parked (false) and the caller collects it. */
+bool pa_page_to_full(pa_heap_t *h, pa_page_t *pg) {
+    PA_ASSERT(!pg->in_full && pg->free == PA_END(pg) && PA_CNT_GET(pg->capacity) == pg->reserved);
+    pa_page_settle(pg);
+    uintptr_t expect = PA_TF_NORMAL;
+    if (!atomic_compare_exchange_strong_explicit(&pg->xthread_free, &expect, PA_TF_NOTIFY, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return false;
     pa_list_remove(&h->avail[pg->cls], pg);
     pa_list_push(&h->full, pg);
     pg->in_full = 1;
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
-    atomic_store_explicit(&pg->full_flag, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pg->thread_free, memory_order_seq_cst)) pa_page_unfull(h, pg);
+    return true;
 }
 
 /* Back from the full list to the end of its class list: the page the fast
@@ -131,7 +159,7 @@ void pa_page_to_full(pa_heap_t *h, pa_page_t *pg) {
 ** list moves whenever a live set churns.) */
 void pa_page_unfull(pa_heap_t *h, pa_page_t *pg) {
     if (!pg->in_full) return;
-    atomic_store_explicit(&pg->full_flag, 0, memory_order_relaxed);
+    pa_page_settle(pg);
     pg->in_full = 0;
     pa_list_remove(&h->full, pg);
     pa_list_append(&h->avail[pg->cls], pg);
@@ -139,19 +167,37 @@ void pa_page_unfull(pa_heap_t *h, pa_page_t *pg) {
     if (h->avail[pg->cls].first == pg) pa_heap_set_curr(h, pg->cls);
 }
 
-/* Pages that other threads freed into while they sat on the full list. */
-void pa_heap_drain_notify(pa_heap_t *h) {
-    pa_page_t *pg = atomic_exchange_explicit(&h->notify, NULL, memory_order_acquire);
-    while (pg) {
-        pa_page_t *next = atomic_load_explicit(&pg->next_notify, memory_order_relaxed);
-        atomic_store_explicit(&pg->notified, 0, memory_order_release);
-        if (atomic_load_explicit(&pg->owner, memory_order_relaxed) == h && pg->in_full) pa_page_unfull(h, pg);
-        pg = next;
+/* Free the blocks other threads handed to this heap (they freed into its
+** parked pages).  Each is a local free now: its page leaves the full list.
+** Owner only, without the lock (a page may retire). */
+void pa_heap_drain_delayed(pa_heap_t *h) {
+    if (!atomic_load_explicit(&h->delayed, memory_order_relaxed)) return;
+    pa_block_t *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
+    while (b) {
+        PA_TOOL_INTERNAL(b, sizeof *b);
+        pa_block_t *next = pa_decode(b->next);
+        pa_page_t *pg = pa_page_of(b);
+        PA_ASSERT(pa_map_get((uintptr_t)b) == PA_MAP_SEGMENT && pg != &pa_empty_page);
+        /* Its page cannot have left this heap: the block pins it (used). */
+        if (PA_UNLIKELY(atomic_load_explicit(&pg->owner, memory_order_relaxed) != h))
+            pa_fault("corrupted delayed-free list at", b, pg->block_size);
+        pa_free_local(h, pg, b);
+        b = next;
     }
+}
+
+/* No page of h is parked or being handed a block any more: every page is
+** NORMAL, so no remote freer will touch h's delayed list again, and the
+** list is final.  Before a heap lets all its pages go (thread exit,
+** destroy).  Owner only. */
+void pa_heap_quiesce(pa_heap_t *h) {
+    for (unsigned c = 0; c <= PA_NCLASSES; c++)
+        for (pa_page_t *pg = (c < PA_NCLASSES ? h->avail[c] : h->full).first; pg; pg = pg->next) pa_page_settle(pg);
 }
 
 /* Give a page's span back to its segment (takes the lock). */
 void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
+    pa_page_settle(pg);
     if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(&h->avail[pg->cls], pg);
     pg->in_full = 0;
     PA_CNT_ADD(h->class_pages[pg->cls], -1);
@@ -172,6 +218,7 @@ void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
     pa_page_list_t *l = &h->avail[pg->cls];
     if (!pg->in_full && l->first == pg && !pg->next) return;
     if (h->nempty >= PA_EMPTY_KEEP || pg->debug) { pa_page_release(h, pg); return; }
+    pa_page_settle(pg);
     if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(l, pg);
     pg->in_full = 0;
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
