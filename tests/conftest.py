@@ -29,6 +29,20 @@ def cmake_build(bdir: pathlib.Path, *defs: str) -> pathlib.Path:
     return bdir
 
 
+def pytest_addoption(parser):
+    parser.addoption("--soak-runs", type=int, default=40,
+                     help="consecutive runs of the cross-thread stress patterns in test_xthread_soak "
+                          "(default 40, about half a minute; 1000 for a soak of minutes)")
+
+
+@pytest.fixture(scope="session")
+def soak_runs(request) -> int:
+    n = request.config.getoption("--soak-runs")
+    if n < 1:
+        raise pytest.UsageError("--soak-runs must be at least 1")
+    return n
+
+
 @pytest.fixture(scope="session")
 def native_build() -> pathlib.Path:
     return cmake_build(build_dir())

@@ -6,7 +6,8 @@ import pytest
 
 from conftest import ROOT, cmake_build
 
-C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_trim", "test_fork", "test_faults", "test_badinput", "test_leaks"]
+C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_xthread", "test_trim", "test_fork", "test_faults",
+           "test_badinput", "test_leaks"]
 
 
 def run(cmd, env=None, timeout=900):
@@ -39,7 +40,7 @@ def test_asan_ubsan():
     bdir = sanitizer_build("address,undefined")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="halt_on_error=1")
     code, out = run(["ctest", "--test-dir", str(bdir), "--output-on-failure", "-j2",
-                     "-R", "^test_(api|heap|model|threads|trim|fork|faults|badinput|leaks)$"], env=env, timeout=1800)
+                     "-R", "^test_(api|heap|model|threads|xthread|trim|fork|faults|badinput|leaks)$"], env=env, timeout=1800)
     assert code == 0, out[-6000:]
     assert "100% tests passed" in out, out[-3000:]
 
@@ -48,9 +49,24 @@ def test_tsan_threads():
     """The multi-thread stress and the fork test under ThreadSanitizer."""
     bdir = sanitizer_build("thread")
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1")
-    for name in ("test_threads", "test_heap", "test_api"):
-        # test_threads does a quarter of its normal work: TSan costs ~20x.
-        args = ["15000"] if name == "test_threads" else []
+    for name in ("test_threads", "test_xthread", "test_heap", "test_api"):
+        # The thread stresses do a fraction of their normal work: TSan costs ~20x.
+        args = {"test_threads": ["15000"], "test_xthread": ["--scale", "0.04"]}.get(name, [])
         code, out = run([str(bdir / "tests" / "c" / name), *args], env=env, timeout=1800)
         assert code == 0, out[-6000:]
         assert "WARNING: ThreadSanitizer" not in out, out[-6000:]
+
+
+def test_xthread_soak(native_build, soak_runs):
+    """Consecutive runs of the two-thread cross-free pattern that livelocked
+    (issue 13) and of the 8-thread mixed one with thread turnover.  The
+    program's watchdog fails a run stuck for 10 s and names where; pytest
+    --soak-runs N sets the runs (CI: the default; minutes: 1000)."""
+    prog = str(native_build / "tests" / "c" / "test_xthread")
+    pair = [prog, "--threads", "2", "--loops", "500", "--set", "1000", "--runs", str(soak_runs), "--check", "50"]
+    mixed = [prog, "--threads", "8", "--loops", "120", "--set", "300", "--turnover", "20", "--sizes", "mixed",
+             "--runs", str(max(1, soak_runs // 10)), "--check", "20"]
+    for cmd in (pair, mixed):
+        code, out = run(cmd, timeout=3600)
+        assert code == 0, out[-6000:]
+        assert "STUCK" not in out and out.rstrip().endswith("test_xthread: ok"), out[-3000:]

@@ -154,6 +154,9 @@ static void test_null_heap(void) {
     CHECK_FAILS(pool_heap_realloc(NULL, NULL, 16), EINVAL);
     CHECK_FAILS(pool_heap_realloc_sized(NULL, NULL, 0, 16), EINVAL);
     errno = 0;
+    CHECK_EQ(pool_heap_check(NULL), -1);
+    CHECK_EQ(errno, EINVAL);
+    errno = 0;
     CHECK_EQ(pool_heap_set_limit(NULL, 100), 0);
     CHECK_EQ(errno, EINVAL);
     errno = 0;

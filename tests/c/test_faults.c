@@ -174,6 +174,14 @@ static void case_heap_double_free(void) {
     pool_heap_free(h, p);
     pool_heap_free(h, p);
 }
+static void case_heap_double_destroy(void) {
+    /* A second destroy would put the heap struct on the recycle list twice. */
+    pool_heap_t *h = pool_heap_new(NULL);
+    CHECK(h != NULL);
+    tell(h);
+    pool_heap_destroy(h);
+    pool_heap_destroy(h);
+}
 static void case_heap_large_overflow(void) {
     pool_heap_t *h = debug_heap();
     char *p = pool_heap_malloc(h, 300000);
@@ -219,6 +227,7 @@ static const fault_case_t cases[] = {
     { "debug heap: write after free", case_heap_write_after_free, DEFAULT, "write after free to", 128, 128, 1 },
     { "debug heap: double free", case_heap_double_free, DEFAULT, "double free of", 32, 32, 0 },
     { "debug heap: large overflow", case_heap_large_overflow, DEFAULT, "heap buffer overflow past", 300000, 300000, 0 },
+    { "heap destroyed twice", case_heap_double_destroy, BOTH, "pool_heap_destroy of a heap that is not live:", 0, 0, 0 },
 };
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -108,8 +108,11 @@ int main(int argc, char **argv) {
             fill(s);
         }
         if (op % 500000 == 0) check_overlap();
+        /* The allocator's own invariants (libpool/src/check.c). */
+        if (op % 20000 == 0) CHECK(pool_check() > 0 && pool_heap_check(heap) >= 0);
     }
     check_overlap();
+    CHECK(pool_check() > 0 && pool_heap_check(heap) >= 0);
     for (size_t i = 0; i < SLOTS; i++)
         if (slots[i].p) {
             verify(&slots[i], slots[i].n);
@@ -119,7 +122,9 @@ int main(int argc, char **argv) {
     CHECK(pool_heap_stats(heap, &st) == 0);
     CHECK_EQ(st.live_bytes, 0);
     CHECK_EQ(st.large_blocks, 0);
+    CHECK(pool_heap_check(heap) >= 0);
     pool_heap_destroy(heap);
+    CHECK(pool_check() >= 0);
     CHECK(pool_stats(&st) == 0);
     CHECK_EQ(st.large_blocks, 0);
     for (int c = 0; c < POOL_NCLASSES; c++) CHECK_EQ(st.classes[c].live_blocks, 0);
