@@ -132,6 +132,8 @@ typedef struct pool_stats {
     uint64_t mmap_calls;
     uint64_t munmap_calls;
     uint64_t madvise_calls;
+    uint64_t lock_acquires; /* of the global lock (spans, orphans, large
+                            ** blocks, heaps, stats): none in steady state */
     size_t heaps;           /* live heaps, thread heaps included */
     uint64_t tags[POOL_NTAGS]; /* allocations by tag (pool_heap_malloc_tagged) */
     unsigned nclasses;

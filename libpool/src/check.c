@@ -67,7 +67,7 @@ size_t pa_page_check(const pa_page_t *pg) {
 
 /* One list of pages of heap h: doubly linked, acyclic, each page seen
 ** once in the whole heap (the walk's stamp), each in the state its list
-** says.  kind: 0 class list, 1 full list, 2 empty cache.  Returns the
+** says.  kind: 0 class list (of class cls), 1 full list, 2 empty cache.  Returns the
 ** number of pages. */
 static size_t check_list(pa_heap_t *h, uint32_t epoch, const pa_page_list_t *l, int kind, unsigned cls,
                          int64_t *pages, int64_t *blocks) {
@@ -128,8 +128,17 @@ size_t pa_heap_check(pa_heap_t *h) {
         if (pa_class_size[c] <= PA_SMALL_MAX) VERIFY(h->direct[pa_class_size[c] >> 4] == want, h->curr[c]);
     }
     n += check_list(h, epoch, &h->full, 1, 0, pages, blocks);
-    size_t nempty = check_list(h, epoch, &h->empty, 2, 0, pages, blocks);
-    VERIFY(nempty == h->nempty && nempty <= PA_EMPTY_KEEP, h->empty.first);
+    size_t nempty = 0, empty_bytes = 0;
+    for (unsigned k = 0; k < PA_SPAN_KINDS; k++) {
+        nempty += check_list(h, epoch, &h->empty[k], 2, k, pages, blocks);
+        uint64_t newer = UINT64_MAX;   /* newest first */
+        for (const pa_page_t *pg = h->empty[k].first; pg; pg = pg->next) {
+            VERIFY(pa_span_kind(pg->slices) == k && pg->retired_ms <= newer, pg);
+            newer = pg->retired_ms;
+            empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
+        }
+    }
+    VERIFY(nempty == h->nempty && empty_bytes == h->empty_bytes, NULL);
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         VERIFY(pages[c] == PA_CNT_GET(h->class_pages[c]), h->avail[c].first);
         VERIFY(blocks[c] == PA_CNT_GET(h->class_blocks[c]), h->avail[c].first);

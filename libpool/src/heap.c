@@ -25,7 +25,10 @@ pa_heap_t pa_empty_heap = {
 
 __thread pa_heap_t *pa_tls_heap __attribute__((tls_model("initial-exec"))) = &pa_empty_heap;
 
-void pa_lock(void) { pthread_mutex_lock(&pa_g.lock); }
+void pa_lock(void) {
+    pthread_mutex_lock(&pa_g.lock);
+    pa_g.lock_acquires++;
+}
 void pa_unlock(void) { pthread_mutex_unlock(&pa_g.lock); }
 
 static void heap_thread_done(void *arg);
@@ -157,7 +160,7 @@ static void heap_abandon_pages(pa_heap_t *h) {
             if (PA_CNT_GET(pg->used) == 0) {
                 PA_CNT_ADD(h->class_pages[pg->cls], -1);
                 PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
-                pa_span_free(pg);
+                pa_span_free(pg, false);
             } else {
                 page_orphan(h, pg);
             }
@@ -187,6 +190,7 @@ static void heap_thread_done(void *arg) {
 ** frees are collected), else a fresh span.  NULL with ENOMEM. */
 pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_heap_sample_peak(h);
+    if (h->nempty) pa_heap_trim_empty(h, pa_clock_ms());
     pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
     if (pg) goto adopted;
     pa_lock();
@@ -276,7 +280,7 @@ void pool_heap_destroy(pool_heap_t *heap) {
         while (l->first) {
             pa_page_t *pg = l->first;
             pa_list_remove(l, pg);
-            pa_span_free(pg);
+            pa_span_free(pg, false);
         }
     }
     pa_large_t *lg = pa_g.large;
@@ -360,7 +364,7 @@ size_t pool_trim(void) {
                 pa_list_remove(&pa_g.orphans[c], pg);
                 pa_g.orphan_pages[c]--;
                 pa_g.orphan_blocks[c] -= pg->reserved;
-                pa_span_free(pg);
+                pa_span_free(pg, false);
             }
             pg = next;
         }

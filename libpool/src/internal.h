@@ -43,7 +43,11 @@
 #define PA_SMALL_MAX      1024            /* served by the direct table */
 #define PA_DIRECT         (PA_SMALL_MAX / 16 + 1)
 #define PA_MAX_CLASS      POOL_MAX_CLASS_SIZE
-#define PA_EMPTY_KEEP     8               /* empty pages a heap keeps */
+/* Emptied pages a heap keeps, in bytes of span, before the oldest go back
+** to the segments (they also go once idle for the decay). */
+#define PA_EMPTY_MAX      ((size_t)128 << 20)
+/* Span lengths of pages: 1, 4 or 16 slices (pa_class_slices). */
+#define PA_SPAN_KINDS     3
 
 /* Segment-map entries (one uint16 per 4 MiB of address space). */
 #define PA_MAP_NONE       0               /* not ours */
@@ -109,6 +113,7 @@ typedef struct pa_page {
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
     uint32_t check_mark;            /* stamp of the last pa_heap_check walk */
+    uint64_t retired_ms;            /* when it entered its heap's empty cache */
     /* --- shared --- */
     _Alignas(64) _Atomic(uintptr_t) xthread_free; /* remote frees | PA_TF_* state */
     _Atomic(struct pa_heap *) owner;              /* NULL: orphaned or free */
@@ -121,7 +126,9 @@ typedef struct pa_segment {
     pa_page_t *slice_page[PA_SLICES]; /* page of each slice; &pa_empty_page if free */
     uint64_t free_mask;               /* slices in no span */
     uint64_t dirty_mask;              /* free slices that may be resident */
-    uint64_t dirty_since;             /* ms clock when the oldest dirty slice was freed */
+    uint64_t young_mask;              /* of those, freed since young_since */
+    uint64_t young_since;             /* ms clock: start of the current young window */
+    uint64_t last_dirty;              /* ms clock: the last slice freed */
     struct pa_segment *next, *prev;
     uint32_t id;
     pa_page_t pages[PA_SLICES];
@@ -158,8 +165,9 @@ typedef struct pa_heap {
     pa_class_count_t count[PA_NCLASSES];
     pa_page_list_t avail[PA_NCLASSES];
     pa_page_list_t full;
-    pa_page_list_t empty;           /* emptied pages kept for reuse, no lock needed */
+    pa_page_list_t empty[PA_SPAN_KINDS]; /* emptied pages by span length, newest first */
     uint32_t nempty;
+    size_t empty_bytes;
     /* exact byte accounting of first-class heaps */
     PA_CNT(int64_t) live;
     PA_CNT(uint64_t) peak;
@@ -209,6 +217,7 @@ typedef struct pa_global {
     _Atomic(int64_t) committed;
     _Atomic(int64_t) dirty;
     _Atomic(uint64_t) mmaps, munmaps, madvises;
+    uint64_t lock_acquires;         /* under the lock */
     _Atomic(uint64_t) peak;
     _Atomic(size_t) limit;          /* SIZE_MAX: none */
     uint64_t high_water;
@@ -243,6 +252,8 @@ PA_INLINE unsigned pa_class_of(size_t n) {
     return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u);
 }
 PA_HIDDEN unsigned pa_class_slices(unsigned cls);
+/* Index of a span length (1, 4, 16 slices) in a heap's empty cache. */
+PA_INLINE unsigned pa_span_kind(unsigned slices) { return slices == 1 ? 0 : slices == 4 ? 1 : 2; }
 
 /* Whether a first-class heap may take `add` more bytes; if so, take them
 ** (its exact live count and peak). */
@@ -347,7 +358,7 @@ PA_HIDDEN void pa_unlock(void);
 
 /* ---- segments and spans (segment.c); call with the lock held ---- */
 PA_HIDDEN pa_page_t *pa_span_alloc(unsigned slices);
-PA_HIDDEN void pa_span_free(pa_page_t *pg);
+PA_HIDDEN void pa_span_free(pa_page_t *pg, bool idle);
 PA_HIDDEN size_t pa_purge(bool all);
 PA_HIDDEN bool pa_commit_ok(size_t bytes);
 
@@ -362,6 +373,7 @@ PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
+PA_HIDDEN void pa_heap_trim_empty(pa_heap_t *h, uint64_t now);
 PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
 PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);

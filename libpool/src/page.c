@@ -205,50 +205,91 @@ void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
     PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
     unsigned cls = pg->cls;
     pa_lock();
-    pa_span_free(pg);
+    pa_span_free(pg, false);
     pa_unlock();
     pa_heap_set_curr(h, cls);
 }
 
 /* The page's last block came back.  Keep it if it is the only page of its
 ** class (so a malloc/free cycle does not thrash); else keep it in the
-** heap's small cache of empty pages, which the next page request of any
-** class with the same span takes without the lock; else release it. */
+** heap's cache of empty pages, which the next page request of any class
+** with the same span takes without the lock.  The cache gives back what
+** stays idle for the decay, and its oldest pages past PA_EMPTY_MAX. */
 void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
     pa_page_list_t *l = &h->avail[pg->cls];
     if (!pg->in_full && l->first == pg && !pg->next) return;
-    if (h->nempty >= PA_EMPTY_KEEP || pg->debug) { pa_page_release(h, pg); return; }
+    if (pg->debug) { pa_page_release(h, pg); return; }
     pa_page_settle(pg);
     if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(l, pg);
     pg->in_full = 0;
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
     PA_CNT_ADD(h->class_pages[pg->cls], -1);
     PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
-    pa_list_push(&h->empty, pg);
+    pg->retired_ms = pa_clock_ms();
+    pa_list_push(&h->empty[pa_span_kind(pg->slices)], pg);
     h->nempty++;
+    h->empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
     pa_heap_set_curr(h, pg->cls);
+    pa_heap_trim_empty(h, pg->retired_ms);
 }
 
-/* A page from the heap's empty cache with a span of `slices`, or NULL.
-** A page of the same class keeps its free list as it is. */
-pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
-    for (pa_page_t *pg = h->empty.first; pg; pg = pg->next) {
-        if (pg->slices != slices) continue;
-        pa_list_remove(&h->empty, pg);
-        h->nempty--;
-        if (pg->cls != cls) pa_page_init(pg, cls);
-        return pg;
+/* Take pg off h's empty cache. */
+static void empty_remove(pa_heap_t *h, pa_page_t *pg) {
+    PA_ASSERT(PA_CNT_GET(pg->used) == 0 && !pg->in_full);
+    pa_list_remove(&h->empty[pa_span_kind(pg->slices)], pg);
+    h->nempty--;
+    h->empty_bytes -= (size_t)pg->slices * PA_SLICE_SIZE;
+}
+
+/* The page of h's empty cache that has waited longest, or NULL. */
+static pa_page_t *empty_oldest(const pa_heap_t *h) {
+    pa_page_t *old = NULL;
+    for (unsigned k = 0; k < PA_SPAN_KINDS; k++) {
+        pa_page_t *pg = h->empty[k].last;
+        if (pg && (!old || pg->retired_ms < old->retired_ms)) old = pg;
     }
-    return NULL;
+    return old;
+}
+
+/* A page from the heap's empty cache with a span of `slices` (the newest:
+** its memory is the likeliest to be in cache), or NULL.  A page of the
+** same class keeps its free list as it is. */
+pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
+    pa_page_t *pg = h->empty[pa_span_kind(slices)].first;
+    if (!pg) return NULL;
+    empty_remove(h, pg);
+    if (pg->cls != cls) pa_page_init(pg, cls);
+    return pg;
+}
+
+/* Give back the cached empty pages idle for the decay (their slices can be
+** purged at once) and, past PA_EMPTY_MAX, the oldest others: under one
+** lock, and only when there is something to give.  Owner only. */
+void pa_heap_trim_empty(pa_heap_t *h, uint64_t now) {
+    pa_page_t *give = NULL, *pg;
+    while ((pg = empty_oldest(h)) && (now - pg->retired_ms >= pa_g.decay_ms || h->empty_bytes > PA_EMPTY_MAX)) {
+        empty_remove(h, pg);
+        PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
+        pg->next = give;
+        give = pg;
+    }
+    if (!give) return;
+    int saved = errno;
+    pa_lock();
+    while ((pg = give)) {
+        give = pg->next;
+        pa_span_free(pg, now - pg->retired_ms >= pa_g.decay_ms);
+    }
+    pa_unlock();
+    errno = saved;
 }
 
 /* Release every page of the empty cache to the segments.  Lock held. */
 void pa_heap_drop_empty(pa_heap_t *h) {
-    while (h->empty.first) {
-        pa_page_t *pg = h->empty.first;
-        pa_list_remove(&h->empty, pg);
+    pa_page_t *pg;
+    while ((pg = empty_oldest(h))) {
+        empty_remove(h, pg);
         PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
-        pa_span_free(pg);
+        pa_span_free(pg, false);
     }
-    h->nempty = 0;
 }

@@ -33,7 +33,7 @@ static pa_segment_t *segment_new(void) {
             s->pages[i].index = (uint16_t)i;
         }
         s->free_mask = ~1ull;
-        s->dirty_mask = 0;
+        s->dirty_mask = s->young_mask = 0;
         pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_SEGMENT);
     }
     s->prev = NULL;
@@ -51,7 +51,7 @@ static void segment_drop(pa_segment_t *s) {
         pa_os_purge((uint8_t *)s + PA_SLICE_SIZE, PA_SEG_SIZE - PA_SLICE_SIZE);
         atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)(__builtin_popcountll(s->dirty_mask) * PA_SLICE_SIZE),
                                   memory_order_relaxed);
-        s->dirty_mask = 0;
+        s->dirty_mask = s->young_mask = 0;
     }
     if (pa_g.nspare < 1) {
         s->next = pa_g.spare;
@@ -94,6 +94,7 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
+    best->young_mask &= ~bits;
     if (was_dirty) atomic_fetch_sub_explicit(&pa_g.dirty, was_dirty * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     pa_page_t *pg = &best->pages[at];
     pg->slices = (uint16_t)slices;
@@ -103,16 +104,25 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     return pg;
 }
 
-/* Take a span back.  Its slices stay resident until the decay purges them. */
-void pa_span_free(pa_page_t *pg) {
+/* Take a span back.  Its slices stay resident (dirty) until the decay
+** purges them; `idle`: the span has already waited out the decay in its
+** heap's empty cache, so its slices are old at once (the next purge pass
+** takes them) and do not make the segment look busy. */
+void pa_span_free(pa_page_t *pg, bool idle) {
     pa_segment_t *s = pa_segment_of(pg);
     unsigned at = pg->index, n = pg->slices;
     uint64_t bits = slice_bits(at, n);
+    PA_ASSERT((s->free_mask & bits) == 0);
     for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
     pg->in_use = 0;
     atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
-    if (!s->dirty_mask) s->dirty_since = pa_clock_ms();
+    if (!idle) {
+        uint64_t now = pa_clock_ms();
+        if (!s->young_mask) s->young_since = now;
+        s->young_mask |= bits;
+        s->last_dirty = now;
+    }
     s->free_mask |= bits;
     s->dirty_mask |= bits;
     atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
@@ -122,17 +132,31 @@ void pa_span_free(pa_page_t *pg) {
 }
 
 /* Purge dirty free slices: all of them (`all`), or, once more than
-** dirty_keep bytes are dirty, those of segments dirty for longer than the
-** decay.  The keep is the hysteresis that stops alloc/free cycles from
-** faulting pages in and out. Returns the bytes released. */
+** dirty_keep bytes are dirty, the old ones.  Slices age in generations:
+** those freed since a segment's young window opened are young; when the
+** window is older than the decay, the young become old and a new window
+** opens; a pass purges the old, and every dirty slice of a segment where
+** nothing was freed for the decay.  So a slice is purged between one and
+** two decays after its free, never the moment after, however busy its
+** segment (a segment-wide "dirty since" purged slices freed a moment
+** before, and a batch that freed and re-took its pages every round faulted
+** them all back in).  dirty_keep is the hysteresis for the rest.  Returns
+** the bytes released. */
 size_t pa_purge(bool all) {
     size_t cached = pa_large_cache_purge(all);
     if (!all && (size_t)atomic_load_explicit(&pa_g.dirty, memory_order_relaxed) <= pa_g.dirty_keep) return cached;
     uint64_t now = pa_clock_ms();
     size_t released = 0;
     for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
-        if (!s->dirty_mask || (!all && now - s->dirty_since < pa_g.decay_ms)) continue;
-        uint64_t m = s->dirty_mask;
+        if (!s->dirty_mask) continue;
+        bool quiet = now - s->last_dirty >= pa_g.decay_ms;
+        uint64_t m = all || quiet ? s->dirty_mask : s->dirty_mask & ~s->young_mask;
+        if (!all && !quiet && now - s->young_since >= pa_g.decay_ms) {
+            s->young_mask = 0;                  /* the next pass may take them */
+            s->young_since = now;
+        }
+        s->dirty_mask &= ~m;
+        s->young_mask &= s->dirty_mask;
         while (m) {
             unsigned i = (unsigned)__builtin_ctzll(m);
             uint64_t rest = ~(m >> i);
@@ -141,7 +165,6 @@ size_t pa_purge(bool all) {
             released += (size_t)n * PA_SLICE_SIZE;
             m &= ~slice_bits(i, n);
         }
-        s->dirty_mask = 0;
     }
     atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)released, memory_order_relaxed);
     if (all) {

@@ -79,6 +79,7 @@ int pool_stats(pool_stats_t *st) {
     atomic_store(&pa_g.peak, st->peak_bytes);
     st->reserved_bytes = (size_t)atomic_load(&pa_g.reserved);
     st->committed_bytes = (size_t)atomic_load(&pa_g.committed);
+    st->lock_acquires = pa_g.lock_acquires;
     pa_unlock();
     st->mmap_calls = atomic_load(&pa_g.mmaps);
     st->munmap_calls = atomic_load(&pa_g.munmaps);
@@ -144,6 +145,7 @@ size_t pool_stats_report(const pool_stats_t *st, char *buf, size_t len) {
     out(&o, "  large_blocks   %14zu   large_bytes     %14zu\n", st->large_blocks, st->large_bytes);
     out(&o, "  mmap_calls     %14" PRIu64 "   munmap_calls    %14" PRIu64 "   madvise_calls %" PRIu64 "\n",
         st->mmap_calls, st->munmap_calls, st->madvise_calls);
+    out(&o, "  lock_acquires  %14" PRIu64 "\n", st->lock_acquires);
     /* bytes: of the live blocks, size x live_blocks (the leak column) */
     out(&o, "  %5s %7s %12s %12s %7s %14s %14s %14s\n", "class", "size", "live_blocks", "free_blocks", "pages",
         "allocs", "frees", "bytes");
@@ -165,8 +167,9 @@ size_t pool_stats_json(const pool_stats_t *st, char *buf, size_t len) {
     out(&o, "\"allocs\": %" PRIu64 ", \"frees\": %" PRIu64 ", \"reallocs\": %" PRIu64 ", ", st->allocs, st->frees,
         st->reallocs);
     out(&o, "\"large_blocks\": %zu, \"large_bytes\": %zu, \"mmap_calls\": %" PRIu64 ", \"munmap_calls\": %" PRIu64
-        ", \"madvise_calls\": %" PRIu64 ", \"heaps\": %zu, \"classes\": [",
-        st->large_blocks, st->large_bytes, st->mmap_calls, st->munmap_calls, st->madvise_calls, st->heaps);
+        ", \"madvise_calls\": %" PRIu64 ", \"lock_acquires\": %" PRIu64 ", \"heaps\": %zu, \"classes\": [",
+        st->large_blocks, st->large_bytes, st->mmap_calls, st->munmap_calls, st->madvise_calls, st->lock_acquires,
+        st->heaps);
     for (unsigned c = 0; c < st->nclasses && c < POOL_NCLASSES; c++) {
         const pool_class_stats_t *cs = &st->classes[c];
         out(&o, "%s{\"size\": %zu, \"live_blocks\": %zu, \"free_blocks\": %zu, \"pages\": %zu, \"allocs\": %" PRIu64
