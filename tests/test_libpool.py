@@ -6,8 +6,8 @@ import pytest
 
 from conftest import ROOT, cmake_build
 
-C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_xthread", "test_trim", "test_fork", "test_faults",
-           "test_badinput", "test_leaks"]
+C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_xthread", "test_steady", "test_trim", "test_fork",
+           "test_faults", "test_badinput", "test_leaks"]
 
 
 def run(cmd, env=None, timeout=900):
@@ -40,7 +40,7 @@ def test_asan_ubsan():
     bdir = sanitizer_build("address,undefined")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="halt_on_error=1")
     code, out = run(["ctest", "--test-dir", str(bdir), "--output-on-failure", "-j2",
-                     "-R", "^test_(api|heap|model|threads|xthread|trim|fork|faults|badinput|leaks)$"], env=env, timeout=1800)
+                     "-R", "^test_(api|heap|model|threads|xthread|steady|trim|fork|faults|badinput|leaks)$"], env=env, timeout=1800)
     assert code == 0, out[-6000:]
     assert "100% tests passed" in out, out[-3000:]
 
