@@ -1,5 +1,5 @@
 """The C pair benchmark (issue 2): bench_pairs compares pool_malloc/pool_free
-with glibc, mimalloc and jemalloc on five patterns in one process,
+with glibc, mimalloc and jemalloc on eight patterns in one process,
 interleaved; callgrind counts the instructions of a malloc+free pair.
 
 Throughput is recorded (medians, ratios to mimalloc and glibc, peak RSS),
@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-PATTERNS = ["fixed", "random", "interleaved", "churn", "prodcons"]
+PATTERNS = ["fixed", "batch64", "batchrand", "random", "interleaved", "churn", "churn100k", "prodcons"]
 TARGET_INSTRUCTIONS = 20
 
 

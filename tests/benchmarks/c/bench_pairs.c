@@ -1,6 +1,6 @@
 /*
 ** bench_pairs.c -- the C pair benchmark: libpool's pool_malloc/pool_free
-** against glibc, mimalloc and jemalloc on five malloc+free patterns, all in
+** against glibc, mimalloc and jemalloc on eight malloc+free patterns, all in
 ** one process, interleaved, median of rounds.
 **
 **   bench_pairs [--quick] [--rounds N] [--scale X] [--peers LIST] [--no-rss]
@@ -206,11 +206,11 @@ static inline void bp_give(const bp_alloc_t *a, bp_work_t *w, void *p) {
     a->free(p);
 }
 
-/* fixed: a batch of 64-byte blocks, then their frees, in order. */
-static uint64_t bp_fixed(const bp_alloc_t *a, bp_work_t *w) {
-    size_t batch = w->nlive, reps = w->ops / batch + 1;
+/* batch: nlive blocks of the pattern's sizes, then their frees, in order. */
+static uint64_t bp_batch(const bp_alloc_t *a, bp_work_t *w) {
+    size_t batch = w->nlive, reps = w->ops / batch + 1, mask = w->nsizes - 1;
     for (size_t r = 0; r < reps; r++) {
-        for (size_t i = 0; i < batch; i++) w->live[i] = bp_take(a, 64, i);
+        for (size_t i = 0; i < batch; i++) w->live[i] = bp_take(a, w->sizes[(i + r) & mask], i);
         for (size_t i = 0; i < batch; i++) bp_give(a, w, w->live[i]);
     }
     return reps * batch;
@@ -317,10 +317,13 @@ typedef struct bp_pattern {
 } bp_pattern_t;
 
 static const bp_pattern_t bp_patterns[] = {
-    { "fixed", "batch of 10000 x 64 B, then their frees", bp_fixed, 1.0, 64, 64, 10000 },
+    { "fixed", "batch of 10000 x 64 B, then their frees", bp_batch, 1.0, 64, 64, 10000 },
+    { "batch64", "batch of 100000 x 64 B, then their frees", bp_batch, 1.0, 64, 64, 100000 },
+    { "batchrand", "batch of 100000 sizes 8..1024 B, then their frees", bp_batch, 1.0, 8, 1024, 100000 },
     { "random", "batch of 4096 sizes 8..1024 B, freed shuffled", bp_random, 0.5, 8, 1024, 4096 },
     { "interleaved", "window of 8 live blocks, 8..1024 B", bp_interleaved, 1.0, 8, 1024, 8 },
     { "churn", "live set of 50000 blocks 8..1024 B, random replace", bp_churn, 0.5, 8, 1024, 50000 },
+    { "churn100k", "live set of 100000 blocks 8..508 B, random replace", bp_churn, 0.5, 8, 508, 100000 },
     { "prodcons", "one thread allocates 8..256 B, another frees", bp_prodcons, 0.5, 8, 256, 0 },
 };
 #define BP_NPATTERNS (sizeof bp_patterns / sizeof bp_patterns[0])
