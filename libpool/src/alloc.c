@@ -97,7 +97,7 @@ void *pool_malloc(size_t n) {
         pa_page_t *pg = h->direct[(n + 15) >> 4];
         pa_block_t *b = page_pop(pg);
         if (PA_LIKELY(b != NULL)) {
-            PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            PA_CNT_ADD(pg->count->allocs, 1);
             PA_TOOL_ALLOC(b, pg->block_size, 0);
             return b;
         }
@@ -138,7 +138,7 @@ PA_INLINE void *heap_malloc(pa_heap_t *h, size_t n) {
         pa_page_t *pg = h->direct[(n + 15) >> 4];
         if (PA_LIKELY(pa_block_ok(pg->free, pg)) && pa_heap_take(h, heap_charge(h, n, pg->block_size))) {
             pa_block_t *b = page_pop(pg);
-            PA_CNT_ADD(h->count[pg->cls].allocs, 1);
+            PA_CNT_ADD(pg->count->allocs, 1);
             PA_TOOL_ALLOC(b, pg->block_size, 0);
             return b;
         }

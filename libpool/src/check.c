@@ -51,6 +51,7 @@ size_t pa_page_check(const pa_page_t *pg) {
     VERIFY(pg->reserved == (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / pg->block_size), pg);
     uint32_t cap = PA_CNT_GET(pg->capacity), used = PA_CNT_GET(pg->used);
     VERIFY(cap <= pg->reserved && used <= cap, pg);
+    VERIFY(PA_CNT_GET(pg->carved) == cap * pg->block_size && pg->magic == UINT64_MAX / pg->block_size + 1, pg);
     size_t nfree = 0;
     for (const pa_block_t *b = pg->free; b != PA_END(pg);) {
         VERIFY(++nfree <= cap, pg);   /* more free blocks than carved: a cycle */
@@ -86,7 +87,7 @@ static size_t check_list(pa_heap_t *h, uint32_t epoch, const pa_page_list_t *l, 
         if (kind == 0) {
             VERIFY(pg->cls == cls && !pg->in_full, pg);
             VERIFY(PA_TF_STATE(tf) != PA_TF_NOTIFY, pg);      /* NOTIFY only while parked */
-            VERIFY(fast == (pg->debug ? NULL : h), pg);
+            VERIFY(fast == (pg->debug ? NULL : h) && pg->count == &h->count[cls], pg);
         } else if (kind == 1) {
             VERIFY(pg->in_full && fast == NULL, pg);
             VERIFY(pg->free == PA_END(pg) && PA_CNT_GET(pg->capacity) == pg->reserved, pg);

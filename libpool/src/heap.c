@@ -222,6 +222,7 @@ adopted:
     PA_CNT_ADD(h->class_pages[cls], 1);
     PA_CNT_ADD(h->class_blocks[cls], pg->reserved);
     pa_list_push(&h->avail[cls], pg);
+    pg->count = &h->count[cls];
     if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
     pa_heap_set_curr(h, cls);
     PA_EXPENSIVE(h);

@@ -50,10 +50,11 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
     uint32_t bs = pa_class_size[cls];
     pg->cls = (uint8_t)cls;
     pg->block_size = bs;
-    pg->recip = (uint32_t)(((1ull << 32) + bs - 1) / bs);
+    pg->magic = UINT64_MAX / bs + 1;           /* ceil(2^64 / bs), for every bs > 1 */
     pg->start = (uint8_t *)pa_segment_of(pg) + (size_t)pg->index * PA_SLICE_SIZE;
     pg->reserved = (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / bs);
     PA_CNT_SET(pg->capacity, 0);
+    PA_CNT_SET(pg->carved, 0);
     PA_CNT_SET(pg->used, 0);
     pg->free = PA_END(pg);
     pg->in_full = 0;
@@ -82,6 +83,7 @@ bool pa_page_extend(pa_page_t *pg) {
     }
     pg->free = (pa_block_t *)first;
     PA_CNT_SET(pg->capacity, cap + n);
+    PA_CNT_SET(pg->carved, (cap + n) * bs);
     return true;
 }
 

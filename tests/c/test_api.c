@@ -298,7 +298,25 @@ static void test_page_map(void) {
     for (int i = 0; i < 100; i++) pool_free(ps[i]);
 }
 
+/* The interior-pointer test (a multiply by ceil(2^64 / size), no
+** division) against every offset of a block of every class: only the
+** start, of this block and of its carved neighbour, is a block. */
+static void test_block_starts_every_class(void) {
+    static pool_stats_t st;
+    CHECK(pool_stats(&st) == 0 && st.nclasses > 40);
+    for (unsigned c = 0; c < st.nclasses; c++) {
+        size_t bs = st.classes[c].size;
+        char *a = pool_malloc(bs), *b = pool_malloc(bs);
+        CHECK(a && b && pool_usable_size(a) == bs);
+        for (size_t off = 1; off < bs; off++) CHECK_EQ(pool_free_block(a + off), 0);
+        CHECK_EQ(pool_free_block(a - 1), 0);
+        CHECK_EQ(pool_free_block(b), 1);
+        CHECK_EQ(pool_free_block(a), 1);
+    }
+}
+
 int main(void) {
+    test_block_starts_every_class();
     test_malloc_zero_unique();
     test_errors();
     test_realloc_semantics();
