@@ -74,9 +74,25 @@ int main(int argc, char **argv) {
         threw = true;
     }
 
+    // The new_handler runs until it gives up, then std::bad_alloc; the
+    // nothrow form turns a handler's bad_alloc into NULL.
+    static int handler_calls;
+    std::set_new_handler([] { if (++handler_calls == 3) std::set_new_handler(nullptr); });
+    bool bad_alloc = false;
+    try {
+        mix(reinterpret_cast<uintptr_t>(::operator new(static_cast<size_t>(-1) / 2)));
+    } catch (const std::bad_alloc &) {
+        bad_alloc = true;
+    }
+    std::set_new_handler([] { handler_calls += 10; throw std::bad_alloc(); });
+    void *none_handled = ::operator new[](static_cast<size_t>(-1) / 2, std::align_val_t(64), std::nothrow);
+    std::set_new_handler(nullptr);
+
     std::printf("digest %016llx misaligned %d nothrow-huge %s huge-vector %s\n",
                 static_cast<unsigned long long>(digest), misaligned, none ? "non-NULL" : "NULL",
                 threw ? "threw" : "did not throw");
+    std::printf("new_handler calls %d bad_alloc %s nothrow-with-throwing-handler %s\n", handler_calls,
+                bad_alloc ? "caught" : "missed", none_handled ? "non-NULL" : "NULL");
     if (argc > 1 && !std::strcmp(argv[1], "owned")) {
         auto owns = reinterpret_cast<int (*)(const void *)>(dlsym(RTLD_DEFAULT, "pool_owns"));
         std::string *s = new std::string(100, 'z');
