@@ -190,9 +190,13 @@ static void heap_thread_done(void *arg) {
 ** frees are collected), else a fresh span.  NULL with ENOMEM. */
 pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_heap_sample_peak(h);
-    if (h->nempty) pa_heap_trim_empty(h, pa_clock_ms());
+    /* Idle cached pages of the other span lengths go back; those of this
+    ** one are about to be reused (after a pause, a program that allocates
+    ** its batch again would otherwise fault it all back in). */
+    if (h->nempty) pa_heap_trim_empty(h, pa_clock_ms(), pa_span_kind(pa_class_slices(cls)));
     pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
     if (pg) goto adopted;
+    pa_heap_make_room(h, (size_t)pa_class_slices(cls) * PA_SLICE_SIZE);
     pa_lock();
     for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {
         if (o->debug != h->debug) continue;

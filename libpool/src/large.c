@@ -156,6 +156,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     }
     size_t off = align > LARGE_HDR ? align : LARGE_HDR;
     size_t map = large_map_size(off, n);
+    if (map) pa_heap_make_room(h, map);
     if (!map || !pa_commit_ok(map)) { errno = ENOMEM; return NULL; }
     pa_large_t probe = { .map_size = map, .offset = off, .request = req };
     if (h->kind == PA_HEAP_USER) {
@@ -259,6 +260,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
         (void)old_request;
         return p;
     }
+    if (map > lg->map_size) pa_heap_make_room(h, map - lg->map_size);
     if (map > lg->map_size && !pa_commit_ok(map - lg->map_size)) { errno = ENOMEM; return NULL; }
     large_account(h, lg, -1);
     pa_lock();

@@ -232,7 +232,7 @@ void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
     h->nempty++;
     h->empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
     pa_heap_set_curr(h, pg->cls);
-    pa_heap_trim_empty(h, pg->retired_ms);
+    pa_heap_trim_empty(h, pg->retired_ms, PA_SPAN_KINDS);
 }
 
 /* Take pg off h's empty cache. */
@@ -243,11 +243,12 @@ static void empty_remove(pa_heap_t *h, pa_page_t *pg) {
     h->empty_bytes -= (size_t)pg->slices * PA_SLICE_SIZE;
 }
 
-/* The page of h's empty cache that has waited longest, or NULL. */
-static pa_page_t *empty_oldest(const pa_heap_t *h) {
+/* The page of h's empty cache that has waited longest, or NULL; pages of
+** span kind `keep_kind` are not looked at (PA_SPAN_KINDS: none kept). */
+static pa_page_t *empty_oldest(const pa_heap_t *h, unsigned keep_kind) {
     pa_page_t *old = NULL;
     for (unsigned k = 0; k < PA_SPAN_KINDS; k++) {
-        pa_page_t *pg = h->empty[k].last;
+        pa_page_t *pg = k == keep_kind ? NULL : h->empty[k].last;
         if (pg && (!old || pg->retired_ms < old->retired_ms)) old = pg;
     }
     return old;
@@ -265,11 +266,12 @@ pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
 }
 
 /* Give back the cached empty pages idle for the decay (their slices can be
-** purged at once) and, past PA_EMPTY_MAX, the oldest others: under one
-** lock, and only when there is something to give.  Owner only. */
-void pa_heap_trim_empty(pa_heap_t *h, uint64_t now) {
+** purged at once) and, past PA_EMPTY_MAX, the oldest others, except those
+** of span kind keep_kind: under one lock, and only when there is something
+** to give.  Owner only. */
+void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind) {
     pa_page_t *give = NULL, *pg;
-    while ((pg = empty_oldest(h)) && (now - pg->retired_ms >= pa_g.decay_ms || h->empty_bytes > PA_EMPTY_MAX)) {
+    while ((pg = empty_oldest(h, keep_kind)) && (now - pg->retired_ms >= pa_g.decay_ms || h->empty_bytes > PA_EMPTY_MAX)) {
         empty_remove(h, pg);
         PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
         pg->next = give;
@@ -286,10 +288,22 @@ void pa_heap_trim_empty(pa_heap_t *h, uint64_t now) {
     errno = saved;
 }
 
+/* Committing `bytes` more would pass the memory limit: give back the
+** heap's cached empty pages first (they count as committed), so a limit
+** fails only an allocation that live memory leaves no room for. */
+void pa_heap_make_room(pa_heap_t *h, size_t bytes) {
+    if (!h->nempty || pa_commit_ok(bytes)) return;
+    int saved = errno;
+    pa_lock();
+    pa_heap_drop_empty(h);
+    pa_unlock();
+    errno = saved;
+}
+
 /* Release every page of the empty cache to the segments.  Lock held. */
 void pa_heap_drop_empty(pa_heap_t *h) {
     pa_page_t *pg;
-    while ((pg = empty_oldest(h))) {
+    while ((pg = empty_oldest(h, PA_SPAN_KINDS))) {
         empty_remove(h, pg);
         PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
         pa_span_free(pg, false);

@@ -69,6 +69,25 @@ int main(void) {
     printf("rss: after free %ld KiB, after decay %ld KiB\n", freed, decayed);
     CHECK(decayed < base + slack + 8 * 1024);
     free(ps);
+
+    /* Under a limit, the pages a heap keeps for reuse make room: after
+    ** 24 MiB of small blocks are freed, a 20 MiB block fits under a limit
+    ** of 32 MiB above what is in use. */
+    pool_stats_t now;
+    CHECK(pool_stats(&now) == 0);
+    pool_set_limit(now.committed_bytes + (32u << 20));
+    enum { SMALL = (24 << 20) / 512 };
+    void **small = malloc(SMALL * sizeof *small);
+    for (long i = 0; i < SMALL; i++) CHECK((small[i] = pool_malloc(500)) != NULL);
+    for (long i = 0; i < SMALL; i++) pool_free(small[i]);
+    char *big = pool_malloc(20u << 20);
+    CHECK(big != NULL);
+    memset(big, 2, 20u << 20);
+    pool_free(big);
+    errno = 0;
+    CHECK(pool_malloc(40u << 20) == NULL && errno == ENOMEM);
+    pool_set_limit(0);
+    free(small);
     printf("test_trim: ok\n");
     return 0;
 }
