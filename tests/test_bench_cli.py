@@ -33,7 +33,7 @@ def test_bench_writes_json_and_png(native_build, tmp_path):
     assert set(faces) == {"c", "python"}, faces.keys()
     assert data["date"] and data["machine"]
     c_names = {b["name"] for b in faces["c"]["benchmarks"]}
-    assert c_names == {"fixed", "random", "interleaved", "churn", "prodcons"}
+    assert c_names == {"fixed", "batch64", "batchrand", "random", "interleaved", "churn", "churn100k", "prodcons"}
     for face in faces.values():
         for b in face["benchmarks"]:
             assert b["results"], b
