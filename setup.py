@@ -60,6 +60,8 @@ setup(
     package_dir={"": "python"},
     packages=["poolalloc"],
     ext_modules=[extension],
+    # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).
+    extras_require={"bench": ["tqdm", "matplotlib", "numpy"]},
     cmdclass={"build_py": build_py_with_pth},
     zip_safe=False,
     # Out of the way of CMake's build/ tree.

@@ -33,7 +33,7 @@ def test_bench_writes_json_and_png(native_build, tmp_path):
     assert set(faces) == {"c", "python"}, faces.keys()
     assert data["date"] and data["machine"]
     c_names = {b["name"] for b in faces["c"]["benchmarks"]}
-    assert c_names == {"fixed", "random", "interleaved", "churn", "prodcons"}
+    assert c_names == {"fixed", "batch64", "batchrand", "random", "interleaved", "churn", "churn100k", "prodcons"}
     for face in faces.values():
         for b in face["benchmarks"]:
             assert b["results"], b
@@ -121,3 +121,23 @@ print(json.dumps({{'png': d['png'], 'used': cls['used'], 'pages': cls['pages'], 
     out = json.loads(r.stdout)
     assert out["used"] >= 5000 and out["pages"] >= 1 and out["n"] >= out["pages"]
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG
+
+
+BLOCK = "import sys\nfor m in {mods!r}:\n    sys.modules[m] = None\n" \
+        "from poolalloc.__main__ import main\nsys.exit(main({argv!r}))\n"
+
+
+@pytest.mark.parametrize("argv, mods, names", [
+    (["bench", "--quick"], ["tqdm"], "tqdm"),
+    (["bench", "--smoke", "--only", "python"], ["tqdm", "matplotlib"], "tqdm and matplotlib"),
+    (["map", "--out", "x.png"], ["numpy"], "numpy"),
+])
+def test_missing_extra_is_one_line(argv, mods, names, tmp_path):
+    """Without the `bench` extra, bench and map print one line naming the
+    pip command, no traceback, and exit 1 before doing any work."""
+    r = subprocess.run([sys.executable, "-c", BLOCK.format(mods=mods, argv=argv)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr == f"python -m poolalloc {argv[0]}: needs {names}, not installed here: " \
+                       "pip install 'poolalloc[bench]'\n"
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []

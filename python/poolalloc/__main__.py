@@ -16,6 +16,23 @@ import runpy
 import sys
 
 COMMANDS = {"bench": "poolalloc._bench", "map": "poolalloc._map"}
+# What each command imports from the `bench` extra (setup.py's extras_require).
+EXTRAS = {"bench": ("tqdm", "matplotlib"), "map": ("matplotlib", "numpy")}
+EXTRA_HINT = "pip install 'poolalloc[bench]'"
+
+
+def missing_extras(command):
+    """The modules of the `bench` extra that `command` needs and that are
+    not installed."""
+    import importlib.util
+    return [m for m in EXTRAS.get(command, ()) if importlib.util.find_spec(m) is None]
+
+
+def extras_error(command, names):
+    """The one line that says what to install, on stderr; exit status 1."""
+    sys.stderr.write(f"python -m poolalloc {command}: needs {' and '.join(names)}, not installed here: "
+                     f"{EXTRA_HINT}\n")
+    return 1
 
 
 def parser():
@@ -76,6 +93,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     p, run = parser()
     if argv and argv[0] in COMMANDS:
+        if argv[1:2] not in (["-h"], ["--help"]) and missing_extras(argv[0]):
+            return extras_error(argv[0], missing_extras(argv[0]))
         try:
             mod = importlib.import_module(COMMANDS[argv[0]])
         except ModuleNotFoundError as exc:
@@ -84,7 +103,12 @@ def main(argv=None):
             sys.stderr.write(f"python -m poolalloc: the '{argv[0]}' command is not available in this "
                              f"installation ({COMMANDS[argv[0]]} is missing)\n")
             return 1
-        return mod.main(argv[1:])
+        try:
+            return mod.main(argv[1:])
+        except ModuleNotFoundError as exc:   # an extra's own dependency is missing
+            if exc.name and exc.name.split(".")[0] in ("tqdm", "matplotlib", "numpy", "PIL"):
+                return extras_error(argv[0], [exc.name])
+            raise
     if argv and argv[0] == "run":
         if argv[1:2] in (["-h"], ["--help"]):
             run.print_help()

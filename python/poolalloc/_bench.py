@@ -19,12 +19,9 @@ import sys
 import tempfile
 import time
 
+from ._peers import PEERS, peer_env, peer_libs
+
 FACES = ("c", "python", "lua", "preload")
-PEERS = ("glibc", "mimalloc", "jemalloc")
-# Peer libraries (Debian's libmimalloc-dev / libjemalloc-dev); the env
-# variable overrides the path, and a path that does not exist skips the peer.
-PEER_LIBS = {"mimalloc": ("POOL_BENCH_MIMALLOC", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"),
-             "jemalloc": ("POOL_BENCH_JEMALLOC", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")}
 # Environment variables that change which allocator a child process uses.
 ALLOC_VARS = ("POOLALLOC", "POOLALLOC_DOMAINS", "POOLALLOC_LIMIT", "PYTHONMALLOC", "PYTHONTRACEMALLOC",
               "PYTHONDEVMODE", "POOL_DEBUG", "POOL_STATS", "LD_PRELOAD")
@@ -37,7 +34,7 @@ python -m poolalloc bench [--quick] [--out DIR] [--only FACES] [--rounds N]
                           [--peers LIST] [--build-dir DIR] [--source DIR]
 
 Runs the benchmark suite: libpool against the runtime's default allocator
-and against the installed peers (glibc, mimalloc, jemalloc), in one run,
+and against the installed peers (glibc, mimalloc, mimalloc3, jemalloc), in one run,
 interleaved (the allocator order rotates every round), and prints medians,
 the speed-up over the default and over mimalloc, and peak RSS.  Writes
 DIR/results.json, DIR/results.md (the tables in Markdown) and DIR/bench.png.
@@ -54,8 +51,10 @@ build directory: --build-dir, else $POOL_BUILD_DIR, else <source>/build, where
 <source> is --source, else $POOL_SOURCE_DIR, else the poolalloc checkout
 containing the current directory.  If an artifact is missing, bench builds
 it with `cmake -S <source> -B <build> && cmake --build <build>`.
-Peers: $POOL_BENCH_MIMALLOC and $POOL_BENCH_JEMALLOC override the library
-paths; a peer that is not installed is skipped with a note.
+Peers: mimalloc 2 and jemalloc from Debian, mimalloc 3 from pip's
+cmeel-mimalloc; $POOL_BENCH_MIMALLOC, $POOL_BENCH_MIMALLOC3 and
+$POOL_BENCH_JEMALLOC override the library paths; a peer that is not
+installed is skipped with a note.
 """
 
 
@@ -74,7 +73,7 @@ def parse_args(argv):
                    help="comma-separated faces to run: c, python, lua, preload (default: all)")
     p.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds per benchmark")
     p.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
-                   help="peers to compare with, from glibc, mimalloc, jemalloc (default: all)")
+                   help="peers to compare with, from glibc, mimalloc, mimalloc3, jemalloc (default: all)")
     p.add_argument("--build-dir", metavar="DIR", help="CMake build directory (default: $POOL_BUILD_DIR or <source>/build)")
     p.add_argument("--source", metavar="DIR", help="poolalloc source tree (default: $POOL_SOURCE_DIR or the checkout here)")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: one tiny round
@@ -138,22 +137,6 @@ def cmake_build(source, build, log):
         if r.returncode:
             return f"`{' '.join(cmd)}` failed:\n{r.stdout[-3000:]}"
     return ""
-
-
-def peer_libs(peers):
-    """({peer: library path} for LD_PRELOAD / dlopen, [notes on the
-    missing ones])."""
-    libs, notes = {}, []
-    for name in peers:
-        if name not in PEER_LIBS:
-            continue
-        var, default = PEER_LIBS[name]
-        path = os.environ.get(var, default)
-        if path and os.path.isfile(path):
-            libs[name] = path
-        else:
-            notes.append(f"{name} skipped: {path or '(empty)'} not found" + (f" (${var})" if var in os.environ else ""))
-    return libs, notes
 
 
 def clean_env(extra=None):
@@ -389,7 +372,8 @@ class CFace:
                 argv.append("--quick")
             if ctx.smoke:
                 argv += ["--scale", "0.1", "--no-rss"]
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=clean_env(peer_env(ctx.libs)))
             lines = []
             for line in proc.stdout:
                 lines.append(line)
@@ -590,7 +574,7 @@ def chart(results, path):
     fig, axes = plt.subplots(len(faces) or 1, 1, figsize=(9, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     colors = {"pool": "#d62728", "poolalloc": "#d62728", "glibc": "#7f7f7f", "pymalloc": "#8c564b",
-              "mimalloc": "#1f77b4", "jemalloc": "#2ca02c"}
+              "mimalloc": "#1f77b4", "mimalloc3": "#17becf", "jemalloc": "#2ca02c"}
     for ax, (fname, face) in zip(axes[:, 0], faces):
         allocs = face["allocators"]
         width = 0.8 / len(allocs)

@@ -1,7 +1,7 @@
 """poolalloc._bench_lua -- the Lua face of the benchmarks: the workloads of
 tests/benchmarks/lua/ under poollua (Lua on a libpool heap), stock lua5.4
 (glibc malloc), and lua5.4 with each peer allocator preloaded (mimalloc,
-jemalloc), in one run, interleaved: round r runs the runtimes in an order
+mimalloc3, jemalloc), in one run, interleaved: round r runs the runtimes in an order
 rotated by r.  Each run is a fresh process; its wall time and peak RSS
 (wait4) are recorded, and its checksum line must agree across runtimes.
 
@@ -17,11 +17,14 @@ import shutil
 import subprocess
 import time
 
+try:
+    from ._peers import peer_libs
+except ImportError:     # loaded as a top-level module from a checkout
+    from _peers import peer_libs
+
 WORKLOADS = ("binary_trees", "string_build", "table_churn", "closures", "coroutines", "compute")
 COMPUTE_ONLY = ("compute",)
 POOL, STOCK = "poollua", "lua5.4"
-PEER_LIBS = {"mimalloc": ("POOL_BENCH_MIMALLOC", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"),
-             "jemalloc": ("POOL_BENCH_JEMALLOC", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")}
 # Environment that would change a child's allocator or Lua's start-up.
 _DROP = ("LD_PRELOAD", "POOL_DEBUG", "POOL_STATS", "POOLLUA_LIMIT", "LUA_INIT", "LUA_INIT_5_4")
 
@@ -38,18 +41,6 @@ def workloads_dir(build_dir=None):
         if (d / "compute.lua").is_file():
             return d
     raise FileNotFoundError("tests/benchmarks/lua not found (set POOL_SOURCE_DIR to the poolalloc checkout)")
-
-
-def peers():
-    """({peer: library}, [notes on the peers that are missing])."""
-    libs, notes = {}, []
-    for name, (var, default) in PEER_LIBS.items():
-        path = os.environ.get(var, default)
-        if path and os.path.isfile(path):
-            libs[name] = path
-        else:
-            notes.append(f"{name} skipped: {path or '(empty)'} not found")
-    return libs, notes
 
 
 def runtimes(build_dir, peer_libs):
@@ -75,7 +66,7 @@ def bench_cases(build_dir, quick, peers=None):
     """The Lua workloads in the shape _bench.RunnerFace runs: {"cases",
     "default", "pool", "notes"}; `peers` maps the peer names to run to their
     libraries (None: the installed ones)."""
-    libs, notes = globals()["peers"]() if peers is None else ({k: v for k, v in peers.items() if v}, [])
+    libs, notes = peer_libs() if peers is None else ({k: v for k, v in peers.items() if v}, [])
     rts = runtimes(build_dir, libs)
     if POOL not in rts or STOCK not in rts:
         return f"poollua ({build_dir}/bindings/lua/poollua) or lua5.4 is missing"

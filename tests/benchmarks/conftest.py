@@ -10,8 +10,8 @@ extra_info when a test uses the `benchmark` fixture).  Instruction counts
 (callgrind) are repeatable, so those may be asserted.
 
 Options: --bench-quick (fewer rounds, smaller workloads).
-Environment: POOL_BENCH_MIMALLOC / POOL_BENCH_JEMALLOC override the peers'
-library paths (a missing one is skipped with a note).
+Environment: POOL_BENCH_MIMALLOC / POOL_BENCH_MIMALLOC3 / POOL_BENCH_JEMALLOC
+override the peers' library paths (a missing one is skipped with a note).
 """
 import os
 import pathlib
@@ -56,6 +56,15 @@ def peer_libs(bench):
     for n in notes:
         _RECORDS.append(("note", n))
     return libs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def peer_paths_for_native_programs():
+    """bench_pairs dlopens its peers itself: tell it where the harness found
+    them (mimalloc 3 has no system path), unless the caller already did."""
+    from poolalloc._peers import peer_env, peer_libs
+    for var, path in peer_env(peer_libs()[0]).items():
+        os.environ.setdefault(var, path)
 
 
 @pytest.fixture(scope="session")
