@@ -1,6 +1,6 @@
 """setup.py -- builds poolalloc for CPython: the package in python/poolalloc and
-one extension, poolalloc._poolalloc, made of libpool's sources (compiled in,
-no system libpool needed) and the binding in bindings/python.  It also puts
+one extension, poolalloc._poolalloc: the binding in bindings/python linked
+with libpool's sources built as a static archive (no system libpool needed).  It also puts
 poolalloc-startup.pth into site-packages: the POOLALLOC=1 start-up hook."""
 import glob
 import os
@@ -19,12 +19,27 @@ def version():
         return re.search(r'#define POOL_VERSION "([^"]+)"', f.read()).group(1)
 
 
-def sources():
-    """Every core file and every binding file: new ones are picked up."""
-    found = sorted(glob.glob("libpool/src/*.c")) + sorted(glob.glob("bindings/python/*.c"))
-    if not any(s.startswith("libpool") for s in found):
+def libpool_sources():
+    """Every core file: new ones are picked up."""
+    found = sorted(glob.glob("libpool/src/*.c"))
+    if not found:
         raise SystemExit("setup.py: libpool/src/*.c not found; run from the repository root")
     return found
+
+
+C_FLAGS = ["-std=c11", "-O2", "-fvisibility=hidden", "-ftls-model=initial-exec", "-D_DEFAULT_SOURCE",
+           "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+
+# libpool, compiled as a static archive linked into the extension (no system
+# libpool needed).  Only libpool's own sources see libpool/src and define
+# POOL_BUILDING_LIBPOOL, which internal.h demands; the binding uses pool.h.
+libpool = ("pool", {
+    "sources": libpool_sources(),
+    "include_dirs": ["libpool/include", "libpool/src"],
+    "macros": [("POOL_BUILDING_LIBPOOL", "1")],
+    "obj_deps": {"": sorted(glob.glob("libpool/src/*.h") + glob.glob("libpool/include/*.h"))},
+    "cflags": C_FLAGS,
+})
 
 
 class build_py_with_pth(build_py):
@@ -41,12 +56,10 @@ class build_py_with_pth(build_py):
 
 extension = Extension(
     "poolalloc._poolalloc",
-    sources=sources(),
-    include_dirs=["libpool/include", "libpool/src"],
-    depends=sorted(glob.glob("libpool/src/*.h") + glob.glob("libpool/include/*.h")),
-    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden", "-ftls-model=initial-exec", "-D_DEFAULT_SOURCE",
-                        "-Wall", "-Wextra", "-Wno-unused-parameter",
-                        "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
+    sources=sorted(glob.glob("bindings/python/*.c")),
+    include_dirs=["libpool/include"],
+    depends=sorted(glob.glob("libpool/include/*.h")),
+    extra_compile_args=C_FLAGS + ["-Wno-cast-function-type"],
     # Export PyInit__poolalloc only: libpool's symbols stay inside the
     # module and bind locally (no clash with a preloaded libpoolmalloc.so).
     extra_link_args=["-pthread", "-Wl,--version-script=bindings/python/exports.map"],
@@ -59,6 +72,7 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=["poolalloc"],
+    libraries=[libpool],
     ext_modules=[extension],
     # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).
     extras_require={"bench": ["tqdm", "matplotlib", "numpy"]},

@@ -28,8 +28,6 @@
 #include <string.h>
 
 #include "pool.h"
-/* For pyd_is_block: the segment map and page lookups, inline. */
-#include "internal.h"
 
 #define PYD_NDOMAINS 3
 #define PYD_MODE_FORWARD 0
@@ -73,7 +71,7 @@ static _Atomic(unsigned long long) pyd_foreign_frees;
 ** put a header in front of a block pymalloc took from PyMem_RawMalloc,
 ** which is us), so their pointers are interior pointers of pool blocks and
 ** must go back to them.  pool_free_block() makes the same test. */
-#define pyd_is_block(p) pa_is_block(p)
+#define pyd_is_block(p) pool_is_block(p)
 
 /* A pool block in forward mode moves to the previous allocator on realloc,
 ** so the pool drains after uninstall(). */

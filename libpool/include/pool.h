@@ -56,6 +56,10 @@ POOL_API int pool_owns(const void *p);
 ** otherwise (another allocator's pointer, one inside a pool block, NULL)
 ** touch nothing and return 0.  One lookup instead of pool_owns + pool_free. */
 POOL_API int pool_free_block(void *p);
+/* 1 if `p` is the start of a block libpool handed out (live or free), 0 for
+** any other pointer, including one inside a pool block.  O(1); reads only
+** memory libpool owns, so it is safe on another allocator's pointers. */
+POOL_API int pool_is_block(const void *p);
 /* Give every free page back to the OS now (madvise/munmap).  Returns the
 ** number of bytes released. */
 POOL_API size_t pool_trim(void);

@@ -6,6 +6,13 @@
 #ifndef POOL_INTERNAL_H
 #define POOL_INTERNAL_H
 
+/* Only libpool's own sources may see its internals: a binding or a program
+** uses pool.h (the builds of libpool -- CMake, setup.py, the fuzzer --
+** define POOL_BUILDING_LIBPOOL). */
+#ifndef POOL_BUILDING_LIBPOOL
+#error "internal.h is private to libpool: include <pool.h> instead"
+#endif
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
