@@ -115,7 +115,6 @@ typedef struct pa_page {
     uint8_t cls;
     uint8_t debug;                  /* blocks carry canaries and poison */
     uint8_t in_full;                /* on the owner's full list (owner-only view) */
-    uint8_t in_use;                 /* span allocated */
     uint16_t slices;                /* span length */
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
@@ -227,7 +226,6 @@ typedef struct pa_global {
     uint64_t lock_acquires;         /* under the lock */
     _Atomic(uint64_t) peak;
     _Atomic(size_t) limit;          /* SIZE_MAX: none */
-    uint64_t high_water;
     /* counters of heaps that are gone */
     uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
     uint64_t dead_reallocs, dead_large_allocs, dead_large_frees;
@@ -333,7 +331,6 @@ PA_HIDDEN void pa_os_init(void);
 
 /* ---- faults (fault.c) ---- */
 PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);
-PA_HIDDEN void pa_warn(const char *fmt, ...);
 
 /* ---- invariants (check.c) ----
 ** Levels, as in mimalloc: PA_CHECK_LEVEL 0 (release) checks nothing

@@ -63,9 +63,8 @@ def test_stress_programs(stress_spec, bench, bench_quick, bench_record):
         for v, samples in c.samples.items():
             assert len(samples) == rounds and all(s > 0 for s in samples), (c.name, v, samples)
             assert c.rss[v] > 1000, (c.name, v, c.rss[v])    # its own VmHWM, in kB
-    text, geo = ratio_table(face, bench.geomean)
+    text, _ = ratio_table(face, bench.geomean)
     bench_record("LD_PRELOAD stress programs", text)
-    assert all(x > 0 for x in geo.values())
 
 
 def test_pool_variant_runs_on_libpool(stress_spec):
