@@ -175,8 +175,6 @@ int pool_free_block(void *p) {
     return 1;
 }
 
-void pool_free_sized(void *p, size_t n) { pool_free(p); }
-
 void pool_heap_free(pool_heap_t *heap, void *p) {
     if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
     pa_free_slow(&heap->h, p, PA_NOSIZE);

@@ -41,7 +41,8 @@
 #define PA_SLICE_SHIFT    16
 #define PA_SLICE_SIZE     ((size_t)1 << PA_SLICE_SHIFT)
 #define PA_SLICES         64
-#define PA_OS_PAGE        4096
+/* The OS page size, from the OS (os.c; sysconf, read once). */
+#define PA_OS_PAGE        pa_os_page_size()
 /* Addresses we can own: the 47-bit user half of x86-64/aarch64. */
 #define PA_ADDR_BITS      47
 #define PA_MAP_ENTRIES    ((size_t)1 << (PA_ADDR_BITS - PA_SEG_SHIFT))
@@ -328,6 +329,8 @@ PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);
+PA_HIDDEN size_t pa_os_page_size(void);
+PA_HIDDEN void *pa_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
 
 /* ---- faults (fault.c) ---- */
 PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);

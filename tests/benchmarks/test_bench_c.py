@@ -127,7 +127,7 @@ def instructions(bench_pairs_exe, peer_libs, bench_record, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("callgrind")
     tls = {"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=16384", "POOL_BENCH_STATIC_TLS": "1"}
     libs = {"glibc": "libc.so", "mimalloc": "libmimalloc.so.2", "mimalloc3": "libmimalloc.so.3", "jemalloc": "libjemalloc"}
-    counts = {api: per_pair(bench_pairs_exe, api, "libpool", tmp) for api in ("pool", "pool-sized", "heap", "heap-sized")}
+    counts = {api: per_pair(bench_pairs_exe, api, "libpool", tmp) for api in ("pool", "heap", "heap-sized")}
     for peer in ["glibc", *peer_libs]:
         counts[peer] = per_pair(bench_pairs_exe, peer, libs[peer], tmp, env=tls, tolerance=2.0)
     lines = [f"{'api':12} {'in allocator':>12} {'whole loop':>11}"]
@@ -146,7 +146,7 @@ def instructions(bench_pairs_exe, peer_libs, bench_record, tmp_path_factory):
 
 def test_instruction_counts_are_sound(instructions):
     """The counts are per pair and the pool's loop is cheaper than glibc's."""
-    for api in ("pool", "pool-sized", "heap", "heap-sized"):
+    for api in ("pool", "heap", "heap-sized"):
         c = instructions[api]
         assert 0 < c["allocator"] < c["loop"], (api, c)
     assert instructions["pool"]["loop"] < instructions["glibc"]["loop"]

@@ -5,7 +5,7 @@
 **
 **   bench_pairs [--quick] [--rounds N] [--scale X] [--peers LIST] [--no-rss]
 **               [--json FILE]
-**   bench_pairs --pairs-only N [--size S] [--api pool|pool-sized|heap|heap-sized]
+**   bench_pairs --pairs-only N [--size S] [--api pool|heap|heap-sized]
 **
 ** Peers are dlopen()ed (RTLD_LOCAL, so they never replace this process's
 ** malloc): mimalloc's mi_malloc/mi_free, jemalloc's own malloc/free (looked
@@ -580,13 +580,13 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
     if (!strcmp(api, "heap") || !strcmp(api, "heap-sized")) {
         pool_heap_options_t o = { .sized = !strcmp(api, "heap-sized"), .name = "pairs" };
         if (!(h = pool_heap_new(&o))) { perror("bench_pairs: pool_heap_new"); return 1; }
-    } else if (strcmp(api, "pool") && strcmp(api, "pool-sized")) {
+    } else if (strcmp(api, "pool")) {
         int na = bp_allocators(as, peers);
         for (int i = 1; i < na; i++)
             if (!strcmp(as[i].name, api)) peer = i;
         if (peer < 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, pool-sized, heap, heap-sized, glibc, mimalloc, "
+            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, heap, heap-sized, glibc, mimalloc, "
                                       "mimalloc3, jemalloc)", api);
             return bp_usage(msg);
         }
@@ -596,8 +596,6 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
         kept[i] = h ? pool_heap_malloc(h, size) : peer >= 0 ? as[peer].malloc(size) : pool_malloc(size);
     if (!strcmp(api, "pool")) {
         for (long i = 0; i < n; i++) { void *p = pool_malloc(size); BP_ESCAPE(p); pool_free(p); }
-    } else if (!strcmp(api, "pool-sized")) {
-        for (long i = 0; i < n; i++) { void *p = pool_malloc(size); BP_ESCAPE(p); pool_free_sized(p, size); }
     } else if (!strcmp(api, "heap")) {
         for (long i = 0; i < n; i++) { void *p = pool_heap_malloc(h, size); BP_ESCAPE(p); pool_heap_free(h, p); }
     } else if (!strcmp(api, "heap-sized")) {
@@ -624,7 +622,7 @@ static int bp_usage(const char *msg) {
             "usage: bench_pairs [--quick] [--rounds N] [--scale X] [--peers glibc,mimalloc,mimalloc3,jemalloc]\n"
             "                   [--no-rss] [--json FILE]\n"
             "       bench_pairs --pairs-only N [--size BYTES] [--keep K]\n"
-            "                   [--api pool|pool-sized|heap|heap-sized|glibc|mimalloc|mimalloc3|jemalloc]\n"
+            "                   [--api pool|heap|heap-sized|glibc|mimalloc|mimalloc3|jemalloc]\n"
             "env: POOL_BENCH_MIMALLOC, POOL_BENCH_MIMALLOC3, POOL_BENCH_JEMALLOC = library paths of the peers\n");
     return 2;
 }
