@@ -7,6 +7,7 @@ import os
 import re
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,6 +55,36 @@ class build_py_with_pth(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
 
 
+class build_ext_with_preload(build_ext):
+    """build_ext that also links poolalloc/libpoolmalloc.so, the LD_PRELOAD
+    face (bindings/preload), from the same libpool archive, so a pip user can
+    preload it without CMake (`python -m poolalloc preload-path`)."""
+
+    def run(self):
+        super().run()
+        clib = self.get_finalized_command("build_clib")
+        archive = self.compiler.library_filename("pool", output_dir=clib.build_clib)
+        objs = self.compiler.compile(
+            ["bindings/preload/preload.c"], output_dir=self.build_temp, include_dirs=["libpool/include"],
+            extra_postargs=C_FLAGS + ["-fno-builtin-malloc", "-fno-builtin-free", "-fno-builtin-calloc",
+                                      "-fno-builtin-realloc"])
+        objs += self.compiler.compile(
+            ["bindings/preload/preload_cxx.cc"], output_dir=self.build_temp, include_dirs=["libpool/include"],
+            extra_postargs=["-std=c++17", "-O2", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall"])
+        out = os.path.join(self.build_lib, "poolalloc", "libpoolmalloc.so")
+        # Every libpool object goes in (no program references them at link
+        # time); pool_* stay exported, as in the CMake build.
+        linked_libs, self.compiler.libraries = self.compiler.libraries, []   # not -lpool as well
+        try:
+            self.compiler.link_shared_object(objs, out, target_lang="c++", extra_postargs=[
+                "-Wl,--whole-archive", archive, "-Wl,--no-whole-archive", "-pthread"])
+        finally:
+            self.compiler.libraries = linked_libs
+
+    def get_outputs(self):
+        return super().get_outputs() + [os.path.join(self.build_lib, "poolalloc", "libpoolmalloc.so")]
+
+
 extension = Extension(
     "poolalloc._poolalloc",
     sources=sorted(glob.glob("bindings/python/*.c")),
@@ -76,7 +107,7 @@ setup(
     ext_modules=[extension],
     # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).
     extras_require={"bench": ["tqdm", "matplotlib", "numpy"]},
-    cmdclass={"build_py": build_py_with_pth},
+    cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_with_preload},
     zip_safe=False,
     # Out of the way of CMake's build/ tree.
     options={"build": {"build_base": "build/setuptools"}},

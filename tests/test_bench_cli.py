@@ -141,3 +141,22 @@ def test_missing_extra_is_one_line(argv, mods, names, tmp_path):
     assert r.stderr == f"python -m poolalloc {argv[0]}: needs {names}, not installed here: " \
                        "pip install 'poolalloc[bench]'\n"
     assert r.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_preload_path_is_a_working_ld_preload(tmp_path):
+    """`python -m poolalloc preload-path` prints the libpoolmalloc.so shipped
+    in the package; preloading it serves a real program's malloc from libpool
+    (its POOL_STATS report at exit), with the same output as without it."""
+    import poolalloc
+    r = poolalloc_cmd("preload-path")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    path = r.stdout.strip()
+    assert r.stdout == path + "\n" and os.path.basename(path) == "libpoolmalloc.so"
+    assert os.path.dirname(path) == os.path.dirname(os.path.abspath(poolalloc.__file__))
+    (tmp_path / "in.txt").write_text("".join(f"{i * 7919 % 1000}\n" for i in range(2000)))
+    plain = subprocess.run(["sort", "-n", str(tmp_path / "in.txt")], capture_output=True, text=True, timeout=60)
+    pre = subprocess.run(["sort", "-n", str(tmp_path / "in.txt")], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, LD_PRELOAD=path, POOL_STATS="1"))
+    assert pre.returncode == 0 and pre.stdout == plain.stdout and len(pre.stdout.splitlines()) == 2000
+    assert pre.stderr.startswith("poolalloc: POOL_STATS report at exit (live blocks are leaks)\n"), pre.stderr
+    assert poolalloc_cmd("preload-path", "extra").returncode == 2

@@ -4,6 +4,11 @@
     python -m poolalloc run [--domains D] [--limit N] -m module args...
     python -m poolalloc bench [options]     (poolalloc._bench)
     python -m poolalloc map [options]       (poolalloc._map)
+    python -m poolalloc preload-path        the path of libpoolmalloc.so
+
+`preload-path` prints the LD_PRELOAD library shipped in this package:
+LD_PRELOAD=$(python -m poolalloc preload-path) program replaces program's
+malloc with libpool, no CMake build needed.
 
 `run` installs poolalloc, sets POOLALLOC=1 (and POOLALLOC_DOMAINS /
 POOLALLOC_LIMIT) so child interpreters install it at start-up too, then
@@ -37,7 +42,7 @@ def extras_error(command, names):
 
 def parser():
     p = argparse.ArgumentParser(prog="python -m poolalloc", description="libpool as CPython's allocator.")
-    sub = p.add_subparsers(dest="command", metavar="{run,bench,map}")
+    sub = p.add_subparsers(dest="command", metavar="{run,bench,map,preload-path}")
     sub.required = True
     run = sub.add_parser("run", help="run a script or module with poolalloc installed",
                          usage="python -m poolalloc run [--domains D] [--limit N] (script | -m module) [args ...]")
@@ -45,6 +50,7 @@ def parser():
     run.add_argument("--limit", type=int, help="cap, in bytes, on the memory the pool takes from the OS")
     sub.add_parser("bench", help="the benchmark suite (python -m poolalloc bench -h)", add_help=False)
     sub.add_parser("map", help="draw the pool's page map (python -m poolalloc map -h)", add_help=False)
+    sub.add_parser("preload-path", help="print the path of libpoolmalloc.so, for LD_PRELOAD")
     return p, run
 
 
@@ -89,6 +95,12 @@ def do_run(argv, run):
         runpy.run_path(target, run_name="__main__")
 
 
+def preload_path():
+    """The libpoolmalloc.so built into this package ('' if it is not)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libpoolmalloc.so")
+    return path if os.path.isfile(path) else ""
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     p, run = parser()
@@ -114,6 +126,15 @@ def main(argv=None):
             run.print_help()
             return 0
         do_run(argv[1:], run)
+        return 0
+    if argv and argv[0] == "preload-path":
+        p.parse_args(argv)      # -h, or a usage error for extra arguments
+        path = preload_path()
+        if not path:
+            sys.stderr.write("python -m poolalloc preload-path: libpoolmalloc.so is not in this installation "
+                             "(reinstall with `pip install .`)\n")
+            return 1
+        print(path)
         return 0
     p.parse_args(argv)  # no or unknown command: usage error, exit 2
     return 2
