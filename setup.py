@@ -102,7 +102,8 @@ setup(
     description="libpool, a size-class pool allocator, as CPython's memory allocator",
     python_requires=">=3.9",
     package_dir={"": "python"},
-    packages=["poolalloc"],
+    packages=["poolalloc", "poolalloc.bench"],
+    package_data={"poolalloc.bench": ["lua/*.lua"]},
     libraries=[libpool],
     ext_modules=[extension],
     # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).

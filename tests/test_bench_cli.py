@@ -40,7 +40,7 @@ def test_bench_writes_json_and_png(native_build, tmp_path):
             pool = b["results"][face["pool"]]
             assert pool["median"] > 0 and pool["samples"], b
     py = faces["python"]["benchmarks"][0]["results"]
-    assert {"poolalloc", "pymalloc"} <= set(py)
+    assert {"pool", "pymalloc"} <= set(py)
     assert all(v["peak_rss_kb"] and v["peak_rss_kb"] > 1000 for v in py.values()), py
     assert "geomean" in r.stdout and "wrote" in r.stdout
     md = (tmp_path / "results.md").read_text()

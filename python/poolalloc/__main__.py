@@ -2,7 +2,7 @@
 
     python -m poolalloc run [--domains D] [--limit N] app.py args...
     python -m poolalloc run [--domains D] [--limit N] -m module args...
-    python -m poolalloc bench [options]     (poolalloc._bench)
+    python -m poolalloc bench [options]     (poolalloc.bench)
     python -m poolalloc map [options]       (poolalloc._map)
     python -m poolalloc preload-path        the path of libpoolmalloc.so
 
@@ -20,7 +20,7 @@ import os
 import runpy
 import sys
 
-COMMANDS = {"bench": "poolalloc._bench", "map": "poolalloc._map"}
+COMMANDS = {"bench": "poolalloc.bench.cli", "map": "poolalloc._map"}
 # What each command imports from the `bench` extra (setup.py's extras_require).
 EXTRAS = {"bench": ("tqdm", "matplotlib"), "map": ("matplotlib", "numpy")}
 EXTRA_HINT = "pip install 'poolalloc[bench]'"

@@ -1,4 +1,4 @@
-"""poolalloc._peers -- the peer allocators every benchmark face compares
+"""poolalloc.bench.peers -- the peer allocators every benchmark face compares
 libpool with, and where their libraries are: the one place that knows.
 
   glibc      the C library's malloc (no library to load)
