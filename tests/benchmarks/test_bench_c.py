@@ -25,7 +25,7 @@ def run_pairs(exe, *args, env=None):
     return r
 
 
-def test_pair_patterns(benchmark, bench_pairs_exe, bench, bench_quick, peer_libs, bench_record, tmp_path):
+def test_pair_patterns(benchmark, bench_pairs_exe, bench_quick, peer_libs, bench_record, tmp_path):
     """Every allocator on every pattern, interleaved: medians, ratios, RSS."""
     out = tmp_path / "pairs.json"
     rounds = 5 if bench_quick else 11
@@ -36,7 +36,7 @@ def test_pair_patterns(benchmark, bench_pairs_exe, bench, bench_quick, peer_libs
     avail = {a["name"]: a for a in data["allocators"]}
     assert avail["pool"]["available"] and avail["glibc"]["available"], data["allocators"]
     assert "libpool" in avail["pool"]["origin"] and "libc" in avail["glibc"]["origin"]
-    for peer in ("mimalloc", "jemalloc"):
+    for peer in ("mimalloc", "mimalloc3", "jemalloc"):
         assert avail[peer]["available"] == (peer in peer_libs), avail[peer]
         if peer in peer_libs:   # the functions really come from the peer's library
             assert os.path.realpath(avail[peer]["origin"]) == os.path.realpath(peer_libs[peer])
@@ -49,7 +49,8 @@ def test_pair_patterns(benchmark, bench_pairs_exe, bench, bench_quick, peer_libs
             assert len(res["samples"]) == rounds and all(s > 0 for s in res["samples"]), (p["name"], name)
             assert min(res["samples"]) <= res["median"] <= max(res["samples"])
             assert res["peak_rss_kb"] >= 0
-    face = bench.CFace.convert(data)
+    from poolalloc.bench.c import convert
+    face = convert(data)
     assert face["geomean"]["speedup_default"] == pytest.approx(data["geomean"]["pool"]["ratio_glibc"], rel=1e-3)
     bench_record("C pairs", r.stdout[r.stdout.index("Mpairs/s"):].strip())
     benchmark.extra_info.update({"geomean_Mpairs": {k: v["median"] for k, v in data["geomean"].items()},
