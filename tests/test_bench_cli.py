@@ -160,3 +160,21 @@ def test_preload_path_is_a_working_ld_preload(tmp_path):
     assert pre.returncode == 0 and pre.stdout == plain.stdout and len(pre.stdout.splitlines()) == 2000
     assert pre.stderr.startswith("poolalloc: POOL_STATS report at exit (live blocks are leaks)\n"), pre.stderr
     assert poolalloc_cmd("preload-path", "extra").returncode == 2
+
+
+def test_map_in_process_without_the_extra(tmp_path):
+    """poolalloc.map() without numpy raises ModuleNotFoundError naming the
+    pip command, and writes nothing."""
+    code = f"""
+import sys
+sys.modules["numpy"] = None
+import poolalloc
+try:
+    poolalloc.map({str(tmp_path / 'p.png')!r})
+except ModuleNotFoundError as e:
+    print(type(e).__name__, e.name, str(e))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "ModuleNotFoundError numpy poolalloc.map() needs numpy: pip install 'poolalloc[bench]'\n"
+    assert list(tmp_path.iterdir()) == []
