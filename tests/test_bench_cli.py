@@ -40,7 +40,7 @@ def test_bench_writes_json_and_png(native_build, tmp_path):
             pool = b["results"][face["pool"]]
             assert pool["median"] > 0 and pool["samples"], b
     py = faces["python"]["benchmarks"][0]["results"]
-    assert {"poolalloc", "pymalloc"} <= set(py)
+    assert {"pool", "pymalloc"} <= set(py)
     assert all(v["peak_rss_kb"] and v["peak_rss_kb"] > 1000 for v in py.values()), py
     assert "geomean" in r.stdout and "wrote" in r.stdout
     md = (tmp_path / "results.md").read_text()
@@ -121,3 +121,60 @@ print(json.dumps({{'png': d['png'], 'used': cls['used'], 'pages': cls['pages'], 
     out = json.loads(r.stdout)
     assert out["used"] >= 5000 and out["pages"] >= 1 and out["n"] >= out["pages"]
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG
+
+
+BLOCK = "import sys\nfor m in {mods!r}:\n    sys.modules[m] = None\n" \
+        "from poolalloc.__main__ import main\nsys.exit(main({argv!r}))\n"
+
+
+@pytest.mark.parametrize("argv, mods, names", [
+    (["bench", "--quick"], ["tqdm"], "tqdm"),
+    (["bench", "--smoke", "--only", "python"], ["tqdm", "matplotlib"], "tqdm and matplotlib"),
+    (["map", "--out", "x.png"], ["numpy"], "numpy"),
+])
+def test_missing_extra_is_one_line(argv, mods, names, tmp_path):
+    """Without the `bench` extra, bench and map print one line naming the
+    pip command, no traceback, and exit 1 before doing any work."""
+    r = subprocess.run([sys.executable, "-c", BLOCK.format(mods=mods, argv=argv)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr == f"python -m poolalloc {argv[0]}: needs {names}, not installed here: " \
+                       "pip install 'poolalloc[bench]'\n"
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_preload_path_is_a_working_ld_preload(tmp_path):
+    """`python -m poolalloc preload-path` prints the libpoolmalloc.so shipped
+    in the package; preloading it serves a real program's malloc from libpool
+    (its POOL_STATS report at exit), with the same output as without it."""
+    import poolalloc
+    r = poolalloc_cmd("preload-path")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    path = r.stdout.strip()
+    assert r.stdout == path + "\n" and os.path.basename(path) == "libpoolmalloc.so"
+    assert os.path.dirname(path) == os.path.dirname(os.path.abspath(poolalloc.__file__))
+    (tmp_path / "in.txt").write_text("".join(f"{i * 7919 % 1000}\n" for i in range(2000)))
+    plain = subprocess.run(["sort", "-n", str(tmp_path / "in.txt")], capture_output=True, text=True, timeout=60)
+    pre = subprocess.run(["sort", "-n", str(tmp_path / "in.txt")], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, LD_PRELOAD=path, POOL_STATS="1"))
+    assert pre.returncode == 0 and pre.stdout == plain.stdout and len(pre.stdout.splitlines()) == 2000
+    assert pre.stderr.startswith("poolalloc: POOL_STATS report at exit (live blocks are leaks)\n"), pre.stderr
+    assert poolalloc_cmd("preload-path", "extra").returncode == 2
+
+
+def test_map_in_process_without_the_extra(tmp_path):
+    """poolalloc.map() without numpy raises ModuleNotFoundError naming the
+    pip command, and writes nothing."""
+    code = f"""
+import sys
+sys.modules["numpy"] = None
+import poolalloc
+try:
+    poolalloc.map({str(tmp_path / 'p.png')!r})
+except ModuleNotFoundError as e:
+    print(type(e).__name__, e.name, str(e))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "ModuleNotFoundError numpy poolalloc.map() needs numpy: pip install 'poolalloc[bench]'\n"
+    assert list(tmp_path.iterdir()) == []

@@ -26,7 +26,8 @@ def fuzz_ops(tmp_path_factory):
     exe = tmp_path_factory.mktemp("fuzz") / "fuzz_ops"
     sources = sorted(str(p) for p in (ROOT / "libpool" / "src").glob("*.c"))
     cmd = [CLANG, "-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
-           "-I", str(ROOT / "libpool" / "include"), "-I", str(ROOT / "libpool" / "src"), "-pthread",
+           "-I", str(ROOT / "libpool" / "include"), "-I", str(ROOT / "libpool" / "src"),
+           "-DPOOL_BUILDING_LIBPOOL", "-pthread",
            *sources, str(FUZZ_DIR / "fuzz_ops.c"), "-o", str(exe)]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert r.returncode == 0, r.stdout

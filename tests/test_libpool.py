@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, cmake_build
 
 C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_xthread", "test_steady", "test_trim", "test_fork",
-           "test_faults", "test_badinput", "test_leaks"]
+           "test_faults", "test_badinput", "test_leaks", "test_posix"]
 
 
 def run(cmd, env=None, timeout=900):

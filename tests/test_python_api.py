@@ -63,16 +63,18 @@ def test_install_twice_is_a_noop_and_default_domains():
     ("_poolalloc._install(8)", "domain mask must be in 1..7, not 8"),
     ("_poolalloc._set_limit(-1)", "limit must be >= 0, not -1"),
     ("_poolalloc._set_limit(2.0)", "limit must be an int, not float"),
-    ("_poolalloc._alloc('heap', 8)", "unknown domain 'heap' (expected 'raw', 'mem' or 'obj')"),
-    ("_poolalloc._raw_stress(0, 10)", "need 1 <= nthreads <= 256 and iters >= 0"),
+    ("_pooltest._alloc('heap', 8)", "unknown domain 'heap' (expected 'raw', 'mem' or 'obj')"),
+    ("_pooltest._raw_stress(0, 10)", "need 1 <= nthreads <= 256 and iters >= 0"),
 ])
 def test_bad_arguments_raise_valueerror(call, message):
     """Bad arguments raise ValueError with a clear message and install nothing."""
+    expr = call if call.startswith("_pooltest.") else f"poolalloc.{call}"   # the test-only helpers
     out = run_json(f"""
         import json, poolalloc
         from poolalloc import _poolalloc
+        import _pooltest
         try:
-            poolalloc.{call}
+            {expr}
             r = {{"raised": None}}
         except ValueError as e:
             r = {{"raised": "ValueError", "message": str(e)}}
@@ -249,6 +251,7 @@ def test_uninstall_with_live_pool_blocks_and_reinstall():
     out = run_json("""
         import json, sys, poolalloc
         from poolalloc import _poolalloc as c
+        import _pooltest as pt
         r = {}
         poolalloc.install()
         live = [bytes([i % 251]) * 300 for i in range(5000)]
@@ -256,7 +259,7 @@ def test_uninstall_with_live_pool_blocks_and_reinstall():
         blocks = {}
         for d in ("raw", "mem", "obj"):
             for size in (40, 3000, 300000):
-                a = c._alloc(d, size); c._fill(a, size, size + 7); blocks[(d, size)] = a
+                a = pt._alloc(d, size); pt._fill(a, size, size + 7); blocks[(d, size)] = a
         r["uninstall"] = poolalloc.uninstall()
         r["uninstall2"] = poolalloc.uninstall()
         r["installed"] = poolalloc.is_installed()
@@ -267,9 +270,9 @@ def test_uninstall_with_live_pool_blocks_and_reinstall():
         r["freed_by_pool"] = poolalloc.stats()["frees"] - frees0
         moved = True
         for (d, size), a in blocks.items():
-            q = c._realloc(d, a, size * 2)
-            moved &= not c._is_block(q) and c._check(q, size, size + 7)
-            c._free(d, q)
+            q = pt._realloc(d, a, size * 2)
+            moved &= not c._is_block(q) and pt._check(q, size, size + 7)
+            pt._free(d, q)
         r["moved_out"] = moved
         # The shim stays: every cycle leaves live pool blocks behind.
         keep = []

@@ -129,11 +129,12 @@ def test_debug_hooks_still_check_blocks_made_before_install():
     r = run_py("""
         import ctypes, poolalloc
         from poolalloc import _poolalloc as c
-        a = c._alloc("mem", 32)
+        import _pooltest as pt
+        a = pt._alloc("mem", 32)
         poolalloc.install()
         ctypes.memset(a + 32, 0x41, 1)   # one byte past the end
         print("freeing", flush=True)
-        c._free("mem", a)
+        pt._free("mem", a)
         print("not detected")
     """, env={"PYTHONMALLOC": "debug"}, check=False)
     assert r.returncode != 0 and "freeing" in r.stdout and "not detected" not in r.stdout

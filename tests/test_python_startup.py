@@ -118,7 +118,7 @@ def test_run_stdlib_module():
 
 
 @pytest.mark.parametrize("args, message", [
-    ((), "the following arguments are required: {run,bench,map}"),
+    ((), "the following arguments are required: {run,bench,map,preload-path}"),
     (("frobnicate",), "invalid choice: 'frobnicate'"),
     (("run",), "expected a script or -m module to run"),
     (("run", "-m"), "argument -m: expected a module name"),
@@ -138,9 +138,9 @@ def test_run_help():
     assert r.returncode == 0 and "usage: python -m poolalloc run" in r.stdout and "--domains" in r.stdout
 
 
-@pytest.mark.parametrize("command, module", [("bench", "poolalloc._bench"), ("map", "poolalloc._map")])
+@pytest.mark.parametrize("command, module", [("bench", "poolalloc.bench.cli"), ("map", "poolalloc._map")])
 def test_bench_and_map_dispatch(command, module):
-    """bench and map go to poolalloc._bench.main / poolalloc._map.main with
+    """bench and map go to poolalloc.bench.cli.main / poolalloc._map.main with
     the rest of the arguments; a missing module gives a clear error."""
     out = run_json(f"""
         import io, json, sys, types, contextlib

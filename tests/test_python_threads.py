@@ -22,10 +22,11 @@ def test_raw_domain_without_gil_racing_threads(domains):
     out = run_json(f"""
         import json, poolalloc
         from poolalloc import _poolalloc as c
-        base = c._raw_stress(2, 2000)       # before install: all foreign
+        import _pooltest as pt
+        base = pt._raw_stress(2, 2000)       # before install: all foreign
         poolalloc.install({domains!r})
         s0 = poolalloc.stats()
-        r = c._raw_stress(8, 60000, 7)
+        r = pt._raw_stress(8, 60000, 7)
         s1 = poolalloc.stats()
         print(json.dumps({{"base": base, "r": r, "d_allocs": s1["allocs"] - s0["allocs"],
                           "d_frees": s1["frees"] - s0["frees"], "live0": s0["live_bytes"],
@@ -49,9 +50,10 @@ def test_mode_switches_while_threads_race():
     out = run_json("""
         import json, threading, poolalloc
         from poolalloc import _poolalloc as c
+        import _pooltest as pt
         poolalloc.install()
         result = {}
-        t = threading.Thread(target=lambda: result.update(c._raw_stress(6, 150000, 3)))
+        t = threading.Thread(target=lambda: result.update(pt._raw_stress(6, 150000, 3)))
         t.start()
         flips = 0
         while t.is_alive():
@@ -70,6 +72,7 @@ def test_python_threads_and_raw_threads_together():
     out = run_json("""
         import json, threading, poolalloc
         from poolalloc import _poolalloc as c
+        import _pooltest as pt
         poolalloc.install()
         errors, raw = [], {}
         def py_worker(k):
@@ -80,7 +83,7 @@ def test_python_threads_and_raw_threads_together():
             except Exception as e:
                 errors.append(repr(e))
         ts = [threading.Thread(target=py_worker, args=(k,)) for k in range(4)]
-        ts.append(threading.Thread(target=lambda: raw.update(c._raw_stress(4, 40000, 11))))
+        ts.append(threading.Thread(target=lambda: raw.update(pt._raw_stress(4, 40000, 11))))
         for t in ts: t.start()
         for t in ts: t.join()
         print(json.dumps({"errors": errors, "raw": raw, "heaps": poolalloc.stats()["heaps"]}))

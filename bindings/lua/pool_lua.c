@@ -24,7 +24,7 @@ void *pool_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize == 0) {
         if (ptr) {
             if (h) pool_heap_free_sized(h, ptr, osize);
-            else pool_free_sized(ptr, osize);
+            else pool_free(ptr);
         }
         return NULL;
     }

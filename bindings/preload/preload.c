@@ -20,7 +20,6 @@
 #include "pool.h"
 
 #define EXPORT __attribute__((visibility("default")))
-#define OS_PAGE 4096
 
 EXPORT void *malloc(size_t n) { return pool_malloc(n); }
 EXPORT void *calloc(size_t count, size_t n) { return pool_calloc(count, n); }
@@ -48,48 +47,15 @@ EXPORT void *reallocarray(void *p, size_t count, size_t n) {
     return realloc(p, total);
 }
 
-/* POSIX: EINVAL unless align is a power of two multiple of sizeof(void *);
-** errors are returned, errno is left alone. */
-EXPORT int posix_memalign(void **out, size_t align, size_t n) {
-    if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
-    int saved = errno;
-    void *p = pool_aligned_alloc(align, n);
-    int err = p ? 0 : errno;
-    errno = saved;
-    if (!p) return err;
-    *out = p;
-    return 0;
-}
+/* The aligned calls and their POSIX/glibc edge rules live in libpool
+** (posix.c). */
+EXPORT int posix_memalign(void **out, size_t align, size_t n) { return pool_posix_memalign(out, align, n); }
 
 /* C11: a power-of-two alignment (glibc also takes any size). */
 EXPORT void *aligned_alloc(size_t align, size_t n) { return pool_aligned_alloc(align, n); }
-
-/* glibc rounds a non-power-of-two alignment up to the next power of two,
-** and fails with EINVAL only when that overflows. */
-EXPORT void *memalign(size_t align, size_t n) {
-    if (align & (align - 1)) {
-        if (align > SIZE_MAX / 2 + 1) {
-            errno = EINVAL;
-            return NULL;
-        }
-        size_t a = 1;
-        while (a < align) a <<= 1;
-        align = a;
-    }
-    return pool_aligned_alloc(align ? align : 1, n);
-}
-
-EXPORT void *valloc(size_t n) { return pool_aligned_alloc(OS_PAGE, n); }
-
-/* pvalloc rounds the size up to whole pages (0 becomes one page). */
-EXPORT void *pvalloc(size_t n) {
-    if (n > SIZE_MAX - OS_PAGE) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    size_t rounded = (n + OS_PAGE - 1) & ~(size_t)(OS_PAGE - 1);
-    return pool_aligned_alloc(OS_PAGE, rounded ? rounded : OS_PAGE);
-}
+EXPORT void *memalign(size_t align, size_t n) { return pool_memalign(align, n); }
+EXPORT void *valloc(size_t n) { return pool_valloc(n); }
+EXPORT void *pvalloc(size_t n) { return pool_pvalloc(n); }
 
 /* Only our blocks have a size we can tell; anything else is 0, as glibc
 ** says for NULL. */

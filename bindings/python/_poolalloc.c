@@ -28,10 +28,9 @@
 #include <string.h>
 
 #include "pool.h"
-/* For pyd_is_block: the segment map and page lookups, inline. */
-#include "internal.h"
 
 #define PYD_NDOMAINS 3
+#define PYD_IS_BLOCK_CAPSULE "poolalloc._poolalloc._is_block_capsule"
 #define PYD_MODE_FORWARD 0
 #define PYD_MODE_POOL 1
 
@@ -57,7 +56,6 @@ typedef struct pyd_domain {
 } pyd_domain_t;
 
 static pyd_domain_t pyd_dom[PYD_NDOMAINS];
-static const char *const pyd_names[PYD_NDOMAINS] = { "raw", "mem", "obj" };
 static int pyd_wrapped;                         /* under pyd_lock */
 static pthread_mutex_t pyd_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(unsigned long long) pyd_foreign_frees;
@@ -73,7 +71,7 @@ static _Atomic(unsigned long long) pyd_foreign_frees;
 ** put a header in front of a block pymalloc took from PyMem_RawMalloc,
 ** which is us), so their pointers are interior pointers of pool blocks and
 ** must go back to them.  pool_free_block() makes the same test. */
-#define pyd_is_block(p) pa_is_block(p)
+#define pyd_is_block(p) pool_is_block(p)
 
 /* A pool block in forward mode moves to the previous allocator on realloc,
 ** so the pool drains after uninstall(). */
@@ -425,249 +423,6 @@ static PyObject *pyd_is_block_py(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(pyd_is_block(p));
 }
 
-/* ---- test helpers: raw block operations through a chosen domain ---- */
-
-/* Domain named by a str argument; -1 with ValueError otherwise. */
-static int pyd_domain_arg(const char *name) {
-    for (int d = 0; d < PYD_NDOMAINS; d++)
-        if (strcmp(name, pyd_names[d]) == 0) return d;
-    PyErr_Format(PyExc_ValueError, "unknown domain '%s' (expected 'raw', 'mem' or 'obj')", name);
-    return -1;
-}
-
-/* The byte at offset i of a block filled with `seed`. */
-static unsigned char pyd_pattern(unsigned seed, size_t i) { return (unsigned char)(seed * 131u + i * 31u + (i >> 8)); }
-
-static void pyd_fill_bytes(unsigned char *p, size_t n, unsigned seed) {
-    for (size_t i = 0; i < n; i++) p[i] = pyd_pattern(seed, i);
-}
-
-static int pyd_check_bytes(const unsigned char *p, size_t n, unsigned seed) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != pyd_pattern(seed, i)) return 0;
-    return 1;
-}
-
-PyDoc_STRVAR(pyd_block_doc, "_alloc(domain, size) / _calloc(domain, count, size) -> address\n"
-             "_realloc(domain, address, size) -> address;  _free(domain, address)\n"
-             "_fill(address, size, seed);  _check(address, size, seed) -> bool\n\n"
-             "Test helpers: PyMem_Raw* / PyMem_* / PyObject_* calls on raw addresses.");
-
-static PyObject *pyd_alloc(PyObject *self, PyObject *args) {
-    const char *name;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "sn:_alloc", &name, &n)) return NULL;
-    int d = pyd_domain_arg(name);
-    if (d < 0) return NULL;
-    void *p = d == 0 ? PyMem_RawMalloc((size_t)n) : d == 1 ? PyMem_Malloc((size_t)n) : PyObject_Malloc((size_t)n);
-    if (!p) return PyErr_NoMemory();
-    return PyLong_FromVoidPtr(p);
-}
-
-static PyObject *pyd_calloc(PyObject *self, PyObject *args) {
-    const char *name;
-    Py_ssize_t count, n;
-    if (!PyArg_ParseTuple(args, "snn:_calloc", &name, &count, &n)) return NULL;
-    int d = pyd_domain_arg(name);
-    if (d < 0) return NULL;
-    size_t c = (size_t)count, s = (size_t)n;
-    void *p = d == 0 ? PyMem_RawCalloc(c, s) : d == 1 ? PyMem_Calloc(c, s) : PyObject_Calloc(c, s);
-    if (!p) return PyErr_NoMemory();
-    return PyLong_FromVoidPtr(p);
-}
-
-static PyObject *pyd_realloc(PyObject *self, PyObject *args) {
-    const char *name;
-    PyObject *addr;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "sOn:_realloc", &name, &addr, &n)) return NULL;
-    int d = pyd_domain_arg(name);
-    void *p = PyLong_AsVoidPtr(addr);
-    if (d < 0 || (!p && PyErr_Occurred())) return NULL;
-    void *q = d == 0 ? PyMem_RawRealloc(p, (size_t)n) : d == 1 ? PyMem_Realloc(p, (size_t)n) : PyObject_Realloc(p, (size_t)n);
-    if (!q) return PyErr_NoMemory();
-    return PyLong_FromVoidPtr(q);
-}
-
-static PyObject *pyd_free(PyObject *self, PyObject *args) {
-    const char *name;
-    PyObject *addr;
-    if (!PyArg_ParseTuple(args, "sO:_free", &name, &addr)) return NULL;
-    int d = pyd_domain_arg(name);
-    void *p = PyLong_AsVoidPtr(addr);
-    if (d < 0 || (!p && PyErr_Occurred())) return NULL;
-    if (d == 0) PyMem_RawFree(p);
-    else if (d == 1) PyMem_Free(p);
-    else PyObject_Free(p);
-    Py_RETURN_NONE;
-}
-
-static PyObject *pyd_fill(PyObject *self, PyObject *args) {
-    PyObject *addr;
-    Py_ssize_t n;
-    unsigned seed;
-    if (!PyArg_ParseTuple(args, "OnI:_fill", &addr, &n, &seed)) return NULL;
-    void *p = PyLong_AsVoidPtr(addr);
-    if (!p) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL address");
-    pyd_fill_bytes(p, (size_t)n, seed);
-    Py_RETURN_NONE;
-}
-
-static PyObject *pyd_check(PyObject *self, PyObject *args) {
-    PyObject *addr;
-    Py_ssize_t n;
-    unsigned seed;
-    if (!PyArg_ParseTuple(args, "OnI:_check", &addr, &n, &seed)) return NULL;
-    void *p = PyLong_AsVoidPtr(addr);
-    if (!p) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL address");
-    return PyBool_FromLong(pyd_check_bytes(p, (size_t)n, seed));
-}
-
-/* ---- test helper: threads racing on the raw domain without the GIL ---- */
-
-#define PYD_HELD 32
-#define PYD_SLOTS 64
-
-typedef struct pyd_stress {
-    long iters;
-    unsigned seed;
-    _Atomic(uintptr_t) *slots;          /* blocks passed between threads */
-    _Atomic(unsigned long) allocs, frees, reallocs, cross_frees, owned, errors;
-} pyd_stress_t;
-
-typedef struct pyd_worker {
-    pthread_t tid;
-    pyd_stress_t *s;
-    unsigned rng;
-    size_t index;
-} pyd_worker_t;
-
-/* A block of the stress test: its size, seed and maker thread first, the
-** pattern after them. */
-typedef struct pyd_hdr { size_t size; size_t seed; size_t maker; } pyd_hdr_t;
-
-static unsigned pyd_rand(unsigned *x) {
-    *x ^= *x << 13;
-    *x ^= *x >> 17;
-    *x ^= *x << 5;
-    return *x;
-}
-
-/* Mostly small blocks, some medium, a few large (mmap'd by the pool). */
-static size_t pyd_stress_size(unsigned *rng) {
-    unsigned r = pyd_rand(rng) % 1000;
-    if (r < 850) return sizeof(pyd_hdr_t) + pyd_rand(rng) % 512;
-    if (r < 995) return sizeof(pyd_hdr_t) + pyd_rand(rng) % 16384;
-    return sizeof(pyd_hdr_t) + 140000 + pyd_rand(rng) % 100000;
-}
-
-static void pyd_stress_fill(pyd_hdr_t *b, size_t size, unsigned seed, size_t maker) {
-    b->size = size;
-    b->seed = seed;
-    b->maker = maker;
-    pyd_fill_bytes((unsigned char *)(b + 1), size - sizeof *b, seed);
-}
-
-/* Verify the block's pattern (all of it, or its first `upto` bytes). */
-static int pyd_stress_ok(const pyd_hdr_t *b, size_t upto) {
-    size_t n = (b->size < upto ? b->size : upto);
-    return n >= sizeof *b && pyd_check_bytes((const unsigned char *)(b + 1), n - sizeof *b, (unsigned)b->seed);
-}
-
-static void pyd_stress_release(pyd_stress_t *s, pyd_hdr_t *b) {
-    if (!pyd_stress_ok(b, SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
-    PyMem_RawFree(b);
-    atomic_fetch_add(&s->frees, 1);
-}
-
-static void *pyd_stress_thread(void *arg) {
-    pyd_worker_t *w = arg;
-    pyd_stress_t *s = w->s;
-    pyd_hdr_t *held[PYD_HELD] = { 0 };
-    for (long i = 0; i < s->iters; i++) {
-        unsigned k = pyd_rand(&w->rng) % PYD_HELD, op = pyd_rand(&w->rng) % 8;
-        pyd_hdr_t *b = held[k];
-        if (!b) {
-            size_t size = pyd_stress_size(&w->rng);
-            b = op == 0 ? PyMem_RawCalloc(1, size) : PyMem_RawMalloc(size);
-            if (!b) { atomic_fetch_add(&s->errors, 1); continue; }
-            if (op == 0) {
-                for (size_t j = 0; j < size; j++)
-                    if (((unsigned char *)b)[j]) { atomic_fetch_add(&s->errors, 1); break; }
-            }
-            atomic_fetch_add(&s->allocs, 1);
-            if (pyd_is_block(b)) atomic_fetch_add(&s->owned, 1);
-            pyd_stress_fill(b, size, pyd_rand(&w->rng), w->index);
-            held[k] = b;
-        } else if (op < 3) {
-            size_t size = pyd_stress_size(&w->rng), old = b->size;
-            if (!pyd_stress_ok(b, SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
-            pyd_hdr_t *q = PyMem_RawRealloc(b, size);
-            if (!q) { atomic_fetch_add(&s->errors, 1); continue; }
-            q->size = old;
-            if (!pyd_stress_ok(q, size)) atomic_fetch_add(&s->errors, 1);
-            pyd_stress_fill(q, size, pyd_rand(&w->rng), q->maker);
-            held[k] = q;
-            atomic_fetch_add(&s->reallocs, 1);
-        } else if (op < 5) {
-            /* Swap with a shared slot: the block we get was made by
-            ** another thread (usually), and we will free it here. */
-            unsigned slot = pyd_rand(&w->rng) % PYD_SLOTS;
-            uintptr_t got = atomic_exchange(&s->slots[slot], (uintptr_t)b);
-            held[k] = (pyd_hdr_t *)got;
-            if (held[k] && !pyd_stress_ok(held[k], SIZE_MAX)) atomic_fetch_add(&s->errors, 1);
-        } else {
-            if (b->maker != w->index) atomic_fetch_add(&s->cross_frees, 1);
-            pyd_stress_release(s, b);
-            held[k] = NULL;
-        }
-    }
-    for (unsigned k = 0; k < PYD_HELD; k++)
-        if (held[k]) pyd_stress_release(s, held[k]);
-    return NULL;
-}
-
-PyDoc_STRVAR(pyd_raw_stress_doc, "_raw_stress(nthreads, iters, seed=1) -> dict\n\n"
-             "Test helper: nthreads pthreads, without the GIL, race on PyMem_RawMalloc,\n"
-             "RawCalloc, RawRealloc and RawFree, passing blocks between threads so that\n"
-             "blocks are freed by threads that did not make them, and verifying every\n"
-             "block's contents.  Returns the counts: allocs, frees, reallocs,\n"
-             "cross_frees, owned (blocks pool_owns), errors (corruptions seen).");
-
-static PyObject *pyd_raw_stress(PyObject *self, PyObject *args) {
-    int nthreads;
-    long iters;
-    unsigned seed = 1;
-    if (!PyArg_ParseTuple(args, "il|I:_raw_stress", &nthreads, &iters, &seed)) return NULL;
-    if (nthreads < 1 || nthreads > 256 || iters < 0)
-        return PyErr_Format(PyExc_ValueError, "need 1 <= nthreads <= 256 and iters >= 0");
-    pyd_stress_t s = { .iters = iters, .seed = seed };
-    s.slots = calloc(PYD_SLOTS, sizeof *s.slots);
-    pyd_worker_t *w = calloc((size_t)nthreads, sizeof *w);
-    if (!s.slots || !w) { free(s.slots); free(w); return PyErr_NoMemory(); }
-    int started = 0, failed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (; started < nthreads; started++) {
-        w[started].s = &s;
-        w[started].index = (size_t)started;
-        w[started].rng = seed * 2654435761u + (unsigned)started * 40503u + 1u;
-        if (pthread_create(&w[started].tid, NULL, pyd_stress_thread, &w[started]) != 0) { failed = 1; break; }
-    }
-    for (int i = 0; i < started; i++) pthread_join(w[i].tid, NULL);
-    for (unsigned k = 0; k < PYD_SLOTS; k++) {
-        pyd_hdr_t *b = (pyd_hdr_t *)atomic_load(&s.slots[k]);
-        if (b) pyd_stress_release(&s, b);
-    }
-    Py_END_ALLOW_THREADS
-    free(s.slots);
-    free(w);
-    if (failed) return PyErr_Format(PyExc_RuntimeError, "pthread_create failed after %d threads", started);
-    return Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:i}", "allocs", atomic_load(&s.allocs), "frees",
-                         atomic_load(&s.frees), "reallocs", atomic_load(&s.reallocs), "cross_frees",
-                         atomic_load(&s.cross_frees), "owned", atomic_load(&s.owned), "errors",
-                         atomic_load(&s.errors), "threads", started);
-}
-
 /* ---- module ---- */
 
 static PyMethodDef pyd_methods[] = {
@@ -685,13 +440,6 @@ static PyMethodDef pyd_methods[] = {
     { "page_map_stats", pyd_page_map_stats, METH_NOARGS, pyd_page_map_stats_doc },
     { "_owns", pyd_owns, METH_O, pyd_owns_doc },
     { "_is_block", pyd_is_block_py, METH_O, pyd_is_block_doc },
-    { "_alloc", pyd_alloc, METH_VARARGS, pyd_block_doc },
-    { "_calloc", pyd_calloc, METH_VARARGS, pyd_block_doc },
-    { "_realloc", pyd_realloc, METH_VARARGS, pyd_block_doc },
-    { "_free", pyd_free, METH_VARARGS, pyd_block_doc },
-    { "_fill", pyd_fill, METH_VARARGS, pyd_block_doc },
-    { "_check", pyd_check, METH_VARARGS, pyd_block_doc },
-    { "_raw_stress", pyd_raw_stress, METH_VARARGS, pyd_raw_stress_doc },
     { NULL, NULL, 0, NULL },
 };
 
@@ -701,6 +449,10 @@ static int pyd_exec(PyObject *m) {
     if (PyModule_AddIntConstant(m, "GIL_DISABLED", PYD_GIL_DISABLED) < 0) return -1;
     if (PyModule_AddIntConstant(m, "NCLASSES", POOL_NCLASSES) < 0) return -1;
     if (PyModule_AddIntConstant(m, "MAX_CLASS_SIZE", (long)POOL_MAX_CLASS_SIZE) < 0) return -1;
+    /* The block-start test as a C function, for C code that checks where
+    ** blocks came from without the GIL (the tests' _pooltest). */
+    PyObject *cap = PyCapsule_New((void *)pool_is_block, PYD_IS_BLOCK_CAPSULE, NULL);
+    if (!cap || PyModule_AddObject(m, "_is_block_capsule", cap) < 0) { Py_XDECREF(cap); return -1; }
     return 0;
 }
 

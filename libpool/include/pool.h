@@ -40,11 +40,18 @@ POOL_API POOL_MALLOC_ATTR void *pool_calloc(size_t count, size_t n);
 POOL_API void *pool_realloc(void *p, size_t n);
 /* Every free leaves errno as it was. */
 POOL_API void pool_free(void *p);
-/* Sized free: `n` must be the size passed when `p` was allocated (or any
-** size of the same class).  Skips the size-class lookup. */
-POOL_API void pool_free_sized(void *p, size_t n);
 /* Any power-of-two alignment; `n` need not be a multiple of `align`. */
 POOL_API POOL_MALLOC_ATTR void *pool_aligned_alloc(size_t align, size_t n);
+/* The POSIX and glibc aligned calls, with their edge rules (posix.c):
+** posix_memalign returns EINVAL unless `align` is a power of two multiple
+** of sizeof(void *), returns errors and leaves errno alone; memalign rounds
+** a non-power-of-two alignment up (EINVAL only when that overflows);
+** valloc aligns to the OS page; pvalloc also rounds the size up to whole
+** pages (0 becomes one page). */
+POOL_API int pool_posix_memalign(void **out, size_t align, size_t n);
+POOL_API POOL_MALLOC_ATTR void *pool_memalign(size_t align, size_t n);
+POOL_API POOL_MALLOC_ATTR void *pool_valloc(size_t n);
+POOL_API POOL_MALLOC_ATTR void *pool_pvalloc(size_t n);
 /* Bytes usable at `p` (>= the request); 0 for NULL.  `p` must be ours. */
 POOL_API size_t pool_usable_size(const void *p);
 /* 1 if `p` points into a live or free block of ours, 0 for any other
@@ -56,6 +63,10 @@ POOL_API int pool_owns(const void *p);
 ** otherwise (another allocator's pointer, one inside a pool block, NULL)
 ** touch nothing and return 0.  One lookup instead of pool_owns + pool_free. */
 POOL_API int pool_free_block(void *p);
+/* 1 if `p` is the start of a block libpool handed out (live or free), 0 for
+** any other pointer, including one inside a pool block.  O(1); reads only
+** memory libpool owns, so it is safe on another allocator's pointers. */
+POOL_API int pool_is_block(const void *p);
 /* Give every free page back to the OS now (madvise/munmap).  Returns the
 ** number of bytes released. */
 POOL_API size_t pool_trim(void);

@@ -78,7 +78,7 @@ static size_t check_list(pa_heap_t *h, uint32_t epoch, const pa_page_list_t *l, 
         VERIFY(pg->prev == prev, pg);
         VERIFY(pg->check_mark != epoch, pg);   /* on two lists, or a cycle */
         pg->check_mark = epoch;
-        VERIFY(pg->in_use, pg);
+        VERIFY(pa_segment_of(pg)->slice_page[pg->index] == pg, pg);   /* its span is allocated */
         VERIFY(atomic_load_explicit(&pg->owner, memory_order_relaxed) == h, pg);
         VERIFY(pg->debug == h->debug, pg);
         pa_page_check(pg);
@@ -171,7 +171,7 @@ static size_t check_global(void) {
         int64_t pages = 0, blocks = 0;
         const pa_page_t *prev = NULL;
         for (pa_page_t *pg = pa_g.orphans[c].first; pg; prev = pg, pg = pg->next) {
-            VERIFY(pg->prev == prev && pg->cls == c && pg->in_use && !pg->in_full, pg);
+            VERIFY(pg->prev == prev && pg->cls == c && pa_segment_of(pg)->slice_page[pg->index] == pg && !pg->in_full, pg);
             VERIFY(atomic_load_explicit(&pg->owner, memory_order_relaxed) == NULL, pg);
             VERIFY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == NULL, pg);
             VERIFY(PA_TF_STATE(atomic_load_explicit(&pg->xthread_free, memory_order_relaxed)) == PA_TF_NORMAL, pg);
@@ -191,7 +191,7 @@ static size_t check_global(void) {
                 i++;
                 continue;
             }
-            VERIFY(pg == &s->pages[i] && pg->in_use && pg->slices >= 1, pg);
+            VERIFY(pg == &s->pages[i] && pg->slices >= 1, pg);
             i += pg->slices;
         }
     }

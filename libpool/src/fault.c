@@ -2,7 +2,6 @@
 ** fault.c -- libpool's fault reports: one line naming the fault, the
 ** address and the block size, written without allocating, then abort.
 */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,18 +20,4 @@ void pa_fault(const char *what, const void *p, size_t size) {
         (void)w;
     }
     abort();
-}
-
-/* A one-line warning that does not stop the program. */
-void pa_warn(const char *fmt, ...) {
-    char line[256] = "poolalloc: ";
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line + 11, sizeof line - 12, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    size_t len = strlen(line);
-    line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
 }

@@ -92,7 +92,7 @@ static void count_free(pa_heap_t *h, unsigned cls) {
 
 /* Find and check the page of block p; abort on anything but a block we
 ** handed out and that is not free. */
-static pa_page_t *checked_page(void *p, unsigned e) {
+static pa_page_t *checked_page(void *p) {
     pa_page_t *pg = pa_page_of(p);
     if (pg == &pa_empty_page) pa_fault("free of a pointer into a released page (double free?)", p, 0);
     if (PA_CHECKS && !pa_block_start(pg, p)) pa_fault("free of an interior pointer", p, pg->block_size);
@@ -128,7 +128,7 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
         errno = saved;
         return;
     }
-    pa_page_t *pg = checked_page(p, e);
+    pa_page_t *pg = checked_page(p);
     pa_block_t *b = p;
     unsigned cls = pg->cls;
     pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
@@ -178,8 +178,6 @@ int pool_free_block(void *p) {
     return 1;
 }
 
-void pool_free_sized(void *p, size_t n) { pool_free(p); }
-
 void pool_heap_free(pool_heap_t *heap, void *p) {
     if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
     pa_free_slow(&heap->h, p, PA_NOSIZE);
@@ -215,7 +213,7 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
 /* Usable bytes of a live block (the request, in debug mode). */
 static size_t block_usable(void *p, unsigned e) {
     if (e >= PA_MAP_LARGE) return pa_large_usable(checked_large(p, e));
-    pa_page_t *pg = checked_page(p, e);
+    pa_page_t *pg = checked_page(p);
     return pg->debug ? pa_debug_request(pg, p) : pg->block_size;
 }
 

@@ -213,10 +213,6 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
             pg->debug = h->debug;
         }
     }
-    if (pg) {
-        int64_t committed = atomic_load_explicit(&pa_g.committed, memory_order_relaxed);
-        if ((uint64_t)committed > pa_g.high_water) pa_g.high_water = (uint64_t)committed;
-    }
     pa_unlock();
     if (!pg) return NULL;
     atomic_store_explicit(&pg->owner, h, memory_order_release);

@@ -6,6 +6,13 @@
 #ifndef POOL_INTERNAL_H
 #define POOL_INTERNAL_H
 
+/* Only libpool's own sources may see its internals: a binding or a program
+** uses pool.h (the builds of libpool -- CMake, setup.py, the fuzzer --
+** define POOL_BUILDING_LIBPOOL). */
+#ifndef POOL_BUILDING_LIBPOOL
+#error "internal.h is private to libpool: include <pool.h> instead"
+#endif
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -34,7 +41,8 @@
 #define PA_SLICE_SHIFT    16
 #define PA_SLICE_SIZE     ((size_t)1 << PA_SLICE_SHIFT)
 #define PA_SLICES         64
-#define PA_OS_PAGE        4096
+/* The OS page size, from the OS (os.c; sysconf, read once). */
+#define PA_OS_PAGE        pa_os_page_size()
 /* Addresses we can own: the 47-bit user half of x86-64/aarch64. */
 #define PA_ADDR_BITS      47
 #define PA_MAP_ENTRIES    ((size_t)1 << (PA_ADDR_BITS - PA_SEG_SHIFT))
@@ -110,7 +118,6 @@ typedef struct pa_page {
     uint8_t cls;
     uint8_t debug;                  /* blocks carry canaries and poison */
     uint8_t in_full;                /* on the owner's full list (owner-only view) */
-    uint8_t in_use;                 /* span allocated */
     uint16_t slices;                /* span length */
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
@@ -222,7 +229,6 @@ typedef struct pa_global {
     uint64_t lock_acquires;         /* under the lock */
     _Atomic(uint64_t) peak;
     _Atomic(size_t) limit;          /* SIZE_MAX: none */
-    uint64_t high_water;
     /* counters of heaps that are gone */
     uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
     uint64_t dead_reallocs, dead_large_allocs, dead_large_frees;
@@ -330,10 +336,11 @@ PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);
+PA_HIDDEN size_t pa_os_page_size(void);
+PA_HIDDEN void *pa_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
 
 /* ---- faults (fault.c) ---- */
 PA_HIDDEN PA_NORETURN void pa_fault(const char *what, const void *p, size_t size);
-PA_HIDDEN void pa_warn(const char *fmt, ...);
 
 /* ---- invariants (check.c) ----
 ** Levels, as in mimalloc: PA_CHECK_LEVEL 0 (release) checks nothing

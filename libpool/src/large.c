@@ -269,22 +269,15 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     pa_large_t *nl = lg;
     size_t old_map = lg->map_size;
     if (map != old_map) {
-        void *r = mremap(lg, lg->map_size, map, 0);
-        if (r == MAP_FAILED) {
-            size_t align = lg->offset > PA_SEG_SIZE ? lg->offset : PA_SEG_SIZE;
-            void *t = pa_os_map(map, align);
-            r = t ? mremap(lg, lg->map_size, map, MREMAP_MAYMOVE | MREMAP_FIXED, t) : MAP_FAILED;
-            if (r == MAP_FAILED) {
-                if (t) pa_os_unmap(t, map);
-                large_link(lg);
-                pa_map_set((uintptr_t)lg, lg->map_size, PA_MAP_LARGE);
-                pa_unlock();
-                large_account(h, lg, +1);
-                errno = ENOMEM;
-                return NULL;
-            }
+        void *r = pa_os_remap(lg, old_map, map, lg->offset > PA_SEG_SIZE ? lg->offset : PA_SEG_SIZE);
+        if (!r) {
+            large_link(lg);
+            pa_map_set((uintptr_t)lg, lg->map_size, PA_MAP_LARGE);
+            pa_unlock();
+            large_account(h, lg, +1);
+            errno = ENOMEM;
+            return NULL;
         }
-        atomic_fetch_add_explicit(&pa_g.mmaps, 1, memory_order_relaxed);
         large_mapped((int64_t)map - (int64_t)old_map);
         nl = r;
         nl->map_size = map;

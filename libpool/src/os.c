@@ -1,8 +1,9 @@
 /*
-** os.c -- libpool's one layer over the OS: aligned mappings, purging, the
-** segment map that answers "is this address ours?", the clock and the
-** process secret.
+** os.c -- libpool's one layer over the OS: the page size, aligned
+** mappings, resizing them, purging, the segment map that answers "is this
+** address ours?", the clock and the process secret.
 */
+#define _GNU_SOURCE         /* mremap */
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -41,6 +42,37 @@ void *pa_os_map(size_t size, size_t align) {
     pa_os_unmap(raw, head);
     pa_os_unmap((uint8_t *)a + size, tail);
     return (void *)a;
+}
+
+/* The OS page size, asked once (racing first callers store the same value). */
+size_t pa_os_page_size(void) {
+    static _Atomic(size_t) page;
+    size_t n = atomic_load_explicit(&page, memory_order_relaxed);
+    if (PA_UNLIKELY(!n)) {
+        long v = sysconf(_SC_PAGESIZE);
+        n = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+/* Resize the mapping [p, p+old_size) to new_size: in place when the
+** address space allows, else moved to a fresh range aligned to `align`
+** (the contents move with the pages, nothing is copied).  NULL with errno
+** ENOMEM when neither works; the old mapping is then untouched. */
+void *pa_os_remap(void *p, size_t old_size, size_t new_size, size_t align) {
+    void *r = mremap(p, old_size, new_size, 0);
+    if (r == MAP_FAILED) {
+        void *t = pa_os_map(new_size, align);
+        r = t ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, t) : MAP_FAILED;
+        if (r == MAP_FAILED) {
+            if (t) pa_os_unmap(t, new_size);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    atomic_fetch_add_explicit(&pa_g.mmaps, 1, memory_order_relaxed);
+    return r;
 }
 
 /* Give the pages back; the range stays mapped and reads as zero again. */

@@ -98,7 +98,6 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     if (was_dirty) atomic_fetch_sub_explicit(&pa_g.dirty, was_dirty * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     pa_page_t *pg = &best->pages[at];
     pg->slices = (uint16_t)slices;
-    pg->in_use = 1;
     for (unsigned i = 0; i < slices; i++) best->slice_page[at + i] = pg;
     atomic_fetch_add_explicit(&pa_g.committed, (int64_t)bytes, memory_order_relaxed);
     return pg;
@@ -114,7 +113,6 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     uint64_t bits = slice_bits(at, n);
     PA_ASSERT((s->free_mask & bits) == 0);
     for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
-    pg->in_use = 0;
     atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
     if (!idle) {

@@ -8,7 +8,8 @@
 
 #include "internal.h"
 
-/* Heap counters of one heap into st (adding).  `live_classes` collects the
+/* Heap counters of one heap into st (adding).  `live_exact` sums the bytes
+** counted exactly (user heaps, large blocks); `derive` collects the
 ** per-class live blocks of heaps whose bytes are derived from them. */
 static void add_heap(pool_stats_t *st, const pa_heap_t *h, int64_t *live_exact, int64_t derive[PA_NCLASSES]) {
     for (unsigned c = 0; c < PA_NCLASSES; c++) {

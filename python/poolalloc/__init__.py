@@ -219,9 +219,16 @@ def leaks():
 
 
 def map(*args, **kwargs):
-    """The page map of this interpreter's pool, drawn (see poolalloc._map)."""
+    """The page map of this interpreter's pool, drawn (see poolalloc._map).
+    Needs the `bench` extra (matplotlib, numpy)."""
     from . import _map
-    return _map.map(*args, **kwargs)
+    try:
+        return _map.map(*args, **kwargs)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("matplotlib", "numpy"):
+            raise
+        raise ModuleNotFoundError(f"poolalloc.map() needs {exc.name}: pip install 'poolalloc[bench]'",
+                                  name=exc.name) from None
 
 
 def _env_install(environ=_os.environ):

@@ -9,9 +9,9 @@ thing.  Used by tests/benchmarks/test_bench_python.py and by
 Run one in a fresh interpreter and get a JSON line on stdout:
 
     python -m poolalloc.workloads NAME [--scale N]
-    -> {"name": ..., "seconds": ..., "checksum": ..., "maxrss_kb": ..., "installed": ...}
+    -> {"name": ..., "seconds": ..., "checksum": ..., "peak_rss_kb": ..., "installed": ...}
 
-`seconds` times the workload only (not interpreter start-up); `maxrss_kb` is
+`seconds` times the workload only (not interpreter start-up); `peak_rss_kb` is
 the process's peak resident set (getrusage), start-up included.
 """
 import argparse
@@ -147,7 +147,7 @@ def run(name, scale=1):
         import poolalloc
         installed = poolalloc.is_installed()
     return {"name": name, "scale": scale, "seconds": seconds, "checksum": checksum,
-            "maxrss_kb": peak_rss_kb(), "installed": installed}
+            "peak_rss_kb": peak_rss_kb(), "installed": installed}
 
 
 def peak_rss_kb():

@@ -10,8 +10,8 @@ extra_info when a test uses the `benchmark` fixture).  Instruction counts
 (callgrind) are repeatable, so those may be asserted.
 
 Options: --bench-quick (fewer rounds, smaller workloads).
-Environment: POOL_BENCH_MIMALLOC / POOL_BENCH_JEMALLOC override the peers'
-library paths (a missing one is skipped with a note).
+Environment: POOL_BENCH_MIMALLOC / POOL_BENCH_MIMALLOC3 / POOL_BENCH_JEMALLOC
+override the peers' library paths (a missing one is skipped with a note).
 """
 import os
 import pathlib
@@ -21,8 +21,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-# The runner modules of this directory (stress_suite.py, ...) import as
-# top-level modules.
+# Test modules import run_face from here.
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
@@ -41,21 +40,50 @@ def bench_quick(request):
 
 
 @pytest.fixture(scope="session")
-def bench():
-    """poolalloc._bench: the runner behind `python -m poolalloc bench`
-    (Case, run_cases, face_result, table, peer_libs)."""
-    from poolalloc import _bench
-    return _bench
-
-
-@pytest.fixture(scope="session")
-def peer_libs(bench):
-    """{peer: library path} of the installed peers (mimalloc, jemalloc),
-    for LD_PRELOAD or dlopen; missing ones are noted in the summary."""
-    libs, notes = bench.peer_libs(bench.PEERS)
+def peer_libs():
+    """{peer: library path} of the installed peers (mimalloc 2 and 3,
+    jemalloc), for LD_PRELOAD or dlopen; missing ones are noted in the
+    summary."""
+    from poolalloc.bench.peers import peer_libs
+    libs, notes = peer_libs()
     for n in notes:
         _RECORDS.append(("note", n))
     return libs
+
+
+@pytest.fixture(scope="session")
+def bench_ctx(native_build, bench_quick):
+    """poolalloc.bench's Context on the session's CMake build, every peer:
+    the faces of `python -m poolalloc bench` run from here as from the CLI."""
+    import argparse
+    from poolalloc.bench.harness import Context
+    from poolalloc.bench.peers import PEERS
+    ns = argparse.Namespace(quick=bench_quick, smoke=False, rounds=None, peers=list(PEERS), source=str(ROOT),
+                            build_dir=str(native_build))
+    return Context(ns, log=lambda *a: None)
+
+
+def face_text(ctx, name, result):
+    """One face's results as the bench CLI prints them (for bench_record)."""
+    from poolalloc.bench.harness import machine
+    from poolalloc.bench.report import render
+    return render({"machine": machine(), "date": "", "quick": ctx.quick, "faces": {name: result}})
+
+
+def run_face(face, ctx):
+    """Prepare and run one face of poolalloc.bench; its results."""
+    why = face.prepare(ctx)
+    assert why == "", why
+    return face.run(ctx, lambda: None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def peer_paths_for_native_programs():
+    """bench_pairs dlopens its peers itself: tell it where the harness found
+    them (mimalloc 3 has no system path), unless the caller already did."""
+    from poolalloc.bench.peers import peer_env, peer_libs
+    for var, path in peer_env(peer_libs()[0]).items():
+        os.environ.setdefault(var, path)
 
 
 @pytest.fixture(scope="session")

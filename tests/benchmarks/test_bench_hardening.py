@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT
 
 RUNS = 9
-APIS = ("pool", "pool-sized", "heap-sized")
+APIS = ("pool", "heap-sized")
 
 
 @pytest.fixture(scope="module")

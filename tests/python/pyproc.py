@@ -16,9 +16,31 @@ ALLOC_VARS = ("POOLALLOC", "POOLALLOC_DOMAINS", "POOLALLOC_LIMIT", "PYTHONMALLOC
               "PYTHONDEVMODE", "POOL_DEBUG", "POOL_STATS", "LD_PRELOAD")
 
 
+@functools.lru_cache(maxsize=None)
+def pooltest_dir():
+    """The directory holding _pooltest, the test-only extension
+    (tests/python/_pooltest.c: raw block helpers and the GIL-free stress),
+    built here on first use and again when its source changes; it is never
+    part of the installed package."""
+    src = ROOT / "tests" / "python" / "_pooltest.c"
+    out = pathlib.Path(os.environ.get("POOL_BUILD_DIR", ROOT / "build")) / "pooltest"
+    ext = out / ("_pooltest" + sysconfig.get_config_var("EXT_SUFFIX"))
+    if not ext.exists() or ext.stat().st_mtime < src.stat().st_mtime:
+        out.mkdir(parents=True, exist_ok=True)
+        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        cmd = [cc, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread",
+               "-I", sysconfig.get_paths()["include"], str(src), "-o", str(ext)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"building _pooltest failed: {' '.join(cmd)}\n{r.stderr[-4000:]}")
+    return str(out)
+
+
 def clean_env(extra=None):
-    """os.environ without allocator settings, plus `extra` (None values dropped)."""
+    """os.environ without allocator settings, plus `extra` (None values
+    dropped); _pooltest is importable in it."""
     env = {k: v for k, v in os.environ.items() if k not in ALLOC_VARS}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (pooltest_dir(), env.get("PYTHONPATH"))))
     env.update({k: v for k, v in (extra or {}).items() if v is not None})
     return env
 

@@ -12,6 +12,7 @@ import sys
 
 import poolalloc
 from poolalloc import _poolalloc as c
+import _pooltest as pt   # test-only helpers (tests/python/_pooltest.c)
 
 DOMAINS = tuple(sys.argv[1].split(","))
 MODE = os.environ.get("PYTHONMALLOC", "pymalloc") + ("+dev" if sys.flags.dev_mode else "")
@@ -35,8 +36,8 @@ def compatible_foreign(alloc_domain, free_domain):
 pre = {}
 for d in ("raw", "mem", "obj"):
     for size in SIZES:
-        a = c._alloc(d, size)
-        c._fill(a, size, size ^ 0x5A)
+        a = pt._alloc(d, size)
+        pt._fill(a, size, size ^ 0x5A)
         pre[(d, size)] = a
 old_bytes = [bytes([i % 256]) * 40 for i in range(3000)]
 grow_list = list(range(100))
@@ -59,11 +60,11 @@ facts["pymalloc_blocks_dropped"] = blocks_before - sys.getallocatedblocks()
 # Foreign blocks reallocated (both ways) through their own domain.
 for (d, size), a in pre.items():
     for new in (size * 3, size // 2):
-        a = c._realloc(d, a, new)
-        assert c._check(a, min(size, new), size ^ 0x5A), f"foreign {d} realloc {size}->{new} lost contents"
+        a = pt._realloc(d, a, new)
+        assert pt._check(a, min(size, new), size ^ 0x5A), f"foreign {d} realloc {size}->{new} lost contents"
         size = new
-        c._fill(a, size, size ^ 0x5A)
-    c._free(d, a)
+        pt._fill(a, size, size ^ 0x5A)
+    pt._free(d, a)
 
 # Python objects made before install, grown after (list/bytearray/dict
 # storage reallocated by the previous allocator).
@@ -81,26 +82,26 @@ cross = {}
 for ad in ("raw", "mem", "obj"):
     for fd in ("raw", "mem", "obj"):
         for size in SIZES:
-            a = c._alloc(ad, size)
+            a = pt._alloc(ad, size)
             pool = c._is_block(a)
             # pymalloc (no debug hooks) takes blocks over 512 bytes from the raw domain.
             via_raw = "raw" in facts["domains"] and size > 512 and MODE == "pymalloc"
             assert pool == (ad in facts["domains"] or via_raw), f"{ad} block of {size}: pool={pool}"
             if not pool and not compatible_foreign(ad, fd):
-                c._free(ad, a)
+                pt._free(ad, a)
                 continue
-            c._fill(a, size, size + 1)
-            a = c._realloc(fd, a, size + 100)  # realloc through the other domain too
-            assert c._check(a, size, size + 1)
-            c._free(fd, a)
+            pt._fill(a, size, size + 1)
+            a = pt._realloc(fd, a, size + 100)  # realloc through the other domain too
+            assert pt._check(a, size, size + 1)
+            pt._free(fd, a)
             cross[f"{ad}>{fd}"] = cross.get(f"{ad}>{fd}", 0) + 1
 facts["cross"] = cross
 import ctypes  # noqa: E402
 
 for d in ("raw", "mem", "obj"):
-    zeroed = c._calloc(d, 100, 30)
+    zeroed = pt._calloc(d, 100, 30)
     assert ctypes.string_at(zeroed, 3000) == bytes(3000), f"{d} calloc not zeroed"
-    c._free(d, zeroed)
+    pt._free(d, zeroed)
 
 # Real work on top: objects of every size, json, threads.
 import json as _json  # noqa: E402

@@ -5,7 +5,7 @@
 **
 **   bench_pairs [--quick] [--rounds N] [--scale X] [--peers LIST] [--no-rss]
 **               [--json FILE]
-**   bench_pairs --pairs-only N [--size S] [--api pool|pool-sized|heap|heap-sized]
+**   bench_pairs --pairs-only N [--size S] [--api pool|heap|heap-sized]
 **
 ** Peers are dlopen()ed (RTLD_LOCAL, so they never replace this process's
 ** malloc): mimalloc's mi_malloc/mi_free, jemalloc's own malloc/free (looked
@@ -38,7 +38,7 @@
 
 #include "pool.h"
 
-#define BP_MAX_ALLOCS 4
+#define BP_MAX_ALLOCS 5
 #define BP_MAX_ROUNDS 101
 
 /* Keep the compiler from dropping or merging a malloc/free pair. */
@@ -115,7 +115,7 @@ static void bp_load_peer(bp_alloc_t *a, const char *var, const char *path, const
                          const char *must_contain) {
     const char *env = getenv(var);
     if (env) path = env;
-    if (!*path) { snprintf(a->note, sizeof a->note, "%s is empty", var); return; }
+    if (!*path) { snprintf(a->note, sizeof a->note, "not loaded: $%s is not set", var); return; }
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *err = dlerror();
@@ -161,6 +161,11 @@ static int bp_allocators(bp_alloc_t *as, const char *peers) {
         a->name = "mimalloc";
         bp_load_peer(a, "POOL_BENCH_MIMALLOC", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "mi_malloc", "mi_free",
                      "mimalloc");
+    }
+    if (bp_wanted(peers, "mimalloc3")) {   /* no system default: pip's cmeel-mimalloc, passed by the harness */
+        bp_alloc_t *a = &as[n++];
+        a->name = "mimalloc3";
+        bp_load_peer(a, "POOL_BENCH_MIMALLOC3", "", "mi_malloc", "mi_free", "libmimalloc.so.3");
     }
     if (bp_wanted(peers, "jemalloc")) {
         bp_alloc_t *a = &as[n++];
@@ -575,14 +580,14 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
     if (!strcmp(api, "heap") || !strcmp(api, "heap-sized")) {
         pool_heap_options_t o = { .sized = !strcmp(api, "heap-sized"), .name = "pairs" };
         if (!(h = pool_heap_new(&o))) { perror("bench_pairs: pool_heap_new"); return 1; }
-    } else if (strcmp(api, "pool") && strcmp(api, "pool-sized")) {
+    } else if (strcmp(api, "pool")) {
         int na = bp_allocators(as, peers);
         for (int i = 1; i < na; i++)
             if (!strcmp(as[i].name, api)) peer = i;
         if (peer < 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, pool-sized, heap, heap-sized, glibc, mimalloc, "
-                                      "jemalloc)", api);
+            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, heap, heap-sized, glibc, mimalloc, "
+                                      "mimalloc3, jemalloc)", api);
             return bp_usage(msg);
         }
         if (as[peer].note[0]) { printf("note: %s skipped: %s\n", api, as[peer].note); return 0; }
@@ -591,8 +596,6 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
         kept[i] = h ? pool_heap_malloc(h, size) : peer >= 0 ? as[peer].malloc(size) : pool_malloc(size);
     if (!strcmp(api, "pool")) {
         for (long i = 0; i < n; i++) { void *p = pool_malloc(size); BP_ESCAPE(p); pool_free(p); }
-    } else if (!strcmp(api, "pool-sized")) {
-        for (long i = 0; i < n; i++) { void *p = pool_malloc(size); BP_ESCAPE(p); pool_free_sized(p, size); }
     } else if (!strcmp(api, "heap")) {
         for (long i = 0; i < n; i++) { void *p = pool_heap_malloc(h, size); BP_ESCAPE(p); pool_heap_free(h, p); }
     } else if (!strcmp(api, "heap-sized")) {
@@ -616,11 +619,11 @@ static int bp_usage(const char *msg) {
     FILE *f = msg ? stderr : stdout;
     if (msg) fprintf(f, "bench_pairs: %s\n", msg);
     fprintf(f,
-            "usage: bench_pairs [--quick] [--rounds N] [--scale X] [--peers glibc,mimalloc,jemalloc]\n"
+            "usage: bench_pairs [--quick] [--rounds N] [--scale X] [--peers glibc,mimalloc,mimalloc3,jemalloc]\n"
             "                   [--no-rss] [--json FILE]\n"
             "       bench_pairs --pairs-only N [--size BYTES] [--keep K]\n"
-            "                   [--api pool|pool-sized|heap|heap-sized|glibc|mimalloc|jemalloc]\n"
-            "env: POOL_BENCH_MIMALLOC, POOL_BENCH_JEMALLOC = library paths of the peers\n");
+            "                   [--api pool|heap|heap-sized|glibc|mimalloc|mimalloc3|jemalloc]\n"
+            "env: POOL_BENCH_MIMALLOC, POOL_BENCH_MIMALLOC3, POOL_BENCH_JEMALLOC = library paths of the peers\n");
     return 2;
 }
 
@@ -635,7 +638,7 @@ int main(int argc, char **argv) {
     double scale = 1.0;
     long pairs_only = -1, keep = 1;
     size_t size = 32;
-    const char *json = NULL, *peers = "glibc,mimalloc,jemalloc", *api = "pool", *v;
+    const char *json = NULL, *peers = "glibc,mimalloc,mimalloc3,jemalloc", *api = "pool", *v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--quick")) quick = 1;
@@ -672,8 +675,8 @@ int main(int argc, char **argv) {
         const char *e = strchr(s, ',');
         size_t len = e ? (size_t)(e - s) : strlen(s);
         if (!(len == 5 && !strncmp(s, "glibc", 5)) && !(len == 8 && !strncmp(s, "mimalloc", 8)) &&
-            !(len == 8 && !strncmp(s, "jemalloc", 8)))
-            return bp_usage("--peers takes names from glibc, mimalloc, jemalloc");
+            !(len == 9 && !strncmp(s, "mimalloc3", 9)) && !(len == 8 && !strncmp(s, "jemalloc", 8)))
+            return bp_usage("--peers takes names from glibc, mimalloc, mimalloc3, jemalloc");
         s = e ? e + 1 : s + len;
     }
     if (!rounds) rounds = quick ? 5 : 11;

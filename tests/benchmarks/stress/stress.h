@@ -64,7 +64,7 @@ static inline long st_maxrss_kb(void)
 /* The one result line the benchmark runner parses. */
 static inline int st_report(const char *name, double seconds, uint64_t checksum)
 {
-    printf("{\"name\": \"%s\", \"seconds\": %.6f, \"checksum\": %llu, \"maxrss_kb\": %ld}\n", name, seconds,
+    printf("{\"name\": \"%s\", \"seconds\": %.6f, \"checksum\": %llu, \"peak_rss_kb\": %ld}\n", name, seconds,
            (unsigned long long)(checksum & 0x3fffffffffffffffull), st_maxrss_kb());
     return fflush(stdout) == 0 ? 0 : 1;
 }
