@@ -273,6 +273,7 @@ static PyObject *pyd_stats_dict(const pool_stats_t *st) {
         PYD_PUT_SIZE(d, st, reserved_bytes) < 0 || PYD_PUT_SIZE(d, st, committed_bytes) < 0 ||
         PYD_PUT_U64(d, st, allocs) < 0 || PYD_PUT_U64(d, st, frees) < 0 || PYD_PUT_U64(d, st, reallocs) < 0 ||
         PYD_PUT_SIZE(d, st, large_blocks) < 0 || PYD_PUT_SIZE(d, st, large_bytes) < 0 ||
+        PYD_PUT_U64(d, st, large_alloc_bytes) < 0 ||
         PYD_PUT_U64(d, st, mmap_calls) < 0 || PYD_PUT_U64(d, st, munmap_calls) < 0 ||
         PYD_PUT_U64(d, st, madvise_calls) < 0 || PYD_PUT_U64(d, st, lock_acquires) < 0 || PYD_PUT_SIZE(d, st, heaps) < 0 ||
         pyd_put(d, "foreign_frees", PyLong_FromUnsignedLongLong(atomic_load(&pyd_foreign_frees))) < 0 ||
