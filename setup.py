@@ -61,6 +61,7 @@ setup(
     packages=["poolalloc"],
     ext_modules=[extension],
     cmdclass={"build_py": build_py_with_pth},
+    entry_points={"pytest11": ["poolalloc = poolalloc.pytest_plugin"]},   # off until --poolalloc
     zip_safe=False,
     # Out of the way of CMake's build/ tree.
     options={"build": {"build_base": "build/setuptools"}},
