@@ -145,6 +145,14 @@ def test_report_lists_the_right_tests_first(pytester):
     assert int(m.group(3)) >= 2 and int(m.group(4)) >= 1, m.groups()
 
 
+@pytest.mark.parametrize("n", ["0", "-3", "many"])
+def test_report_count_must_be_a_positive_int(pytester, n):
+    pytester.makepyfile("def test_a(): pass")
+    r = run(pytester, f"--poolalloc-report={n}")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    r.stderr.fnmatch_lines([f"*argument --poolalloc-report: expected a number of tests >= 1, not '{n}'*"])
+
+
 def test_fixture_gives_snapshot_and_delta(pytester):
     pytester.makepyfile("""
         def test_counts(poolalloc_stats):

@@ -21,6 +21,7 @@ pytest-memray's: "10 MB" is 10 MiB.  With pytest-xdist every worker installs
 poolalloc in its own process; its figures travel to the controller in the
 reports' user_properties.
 """
+import argparse
 import gc
 import os
 import re
@@ -203,11 +204,22 @@ class PoolallocPlugin:
                               f"{f['frees']:>9} frees  {where}{nodeid}")
 
 
+def _report_count(text):
+    """--poolalloc-report's N: an int >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of tests >= 1, not {text!r}")
+    return n
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("poolalloc", "poolalloc: per-test memory limits and figures from libpool")
     group.addoption("--poolalloc", action="store_true", default=False,
                     help="run the tests with poolalloc installed; enforce limit_memory and limit_leaks")
-    group.addoption("--poolalloc-report", nargs="?", type=int, const=_DEFAULT_TOP, default=None, metavar="N",
+    group.addoption("--poolalloc-report", nargs="?", type=_report_count, const=_DEFAULT_TOP, default=None, metavar="N",
                     help=f"with --poolalloc: print the top N tests (default {_DEFAULT_TOP}) by peak and by bytes "
                          "left (implies --poolalloc)")
 
