@@ -258,6 +258,10 @@ def test_skipped_with_one_line_where_poolalloc_cannot_be_installed(pytester):
     out = r.stdout.str()
     assert [line for line in out.splitlines() if "poolalloc:" in line] == [
         "poolalloc: plugin skipped, poolalloc not installed (ValueError: cannot serve here)"], out
+    r = run(pytester, "--poolalloc", "-q")
+    r.assert_outcomes(passed=1)
+    assert [line for line in r.stdout.lines if "poolalloc:" in line] == [
+        "poolalloc: plugin skipped, poolalloc not installed (ValueError: cannot serve here)"], r.stdout.str()
 
 
 def test_parse_size_and_fmt_size():

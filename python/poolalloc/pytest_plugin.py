@@ -135,9 +135,12 @@ class PoolallocPlugin:
         except Exception as e:          # noqa: BLE001 -- any reason skips the plugin, said in one line
             self.skipped = f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e)
 
+    def skip_line(self):
+        return f"poolalloc: plugin skipped, poolalloc not installed ({self.skipped})"
+
     def pytest_report_header(self, config):
         if self.skipped:
-            return f"poolalloc: plugin skipped, poolalloc not installed ({self.skipped})"
+            return self.skip_line()
         domains = ", ".join(self.pa.installed_domains())
         return f"poolalloc: {self.pa.__version__} serving {domains}; per-test peak, leaks and allocations recorded"
 
@@ -188,6 +191,8 @@ class PoolallocPlugin:
                 self.results.append((report.nodeid, figures))
 
     def pytest_terminal_summary(self, terminalreporter):
+        if self.skipped and self.config.get_verbosity() < 0:
+            terminalreporter.write_line(self.skip_line())   # -q shows no header
         if self.top is None or self.skipped:
             return
         tr = terminalreporter
