@@ -109,6 +109,7 @@ setup(
     # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).
     extras_require={"bench": ["tqdm", "matplotlib", "numpy"]},
     cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_with_preload},
+    entry_points={"pytest11": ["poolalloc = poolalloc.pytest_plugin"]},   # off until --poolalloc
     zip_safe=False,
     # Out of the way of CMake's build/ tree.
     options={"build": {"build_base": "build/setuptools"}},

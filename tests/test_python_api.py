@@ -336,3 +336,41 @@ def test_memory_error_at_limit_and_recovery():
     assert 100000 <= out["strs"] < 64 * 1024 * 1024 // 48
     assert out["after"] > 1000000 and out["again"] == 10 << 20
     assert out["set_limit"] == 64 << 20 and out["unlimited"] == 100 << 20
+
+
+def test_peak_and_large_alloc_bytes_see_a_large_block_that_came_and_went():
+    """A large block freed before the next page take still raises the peak
+    (large allocations sample it), and large_alloc_bytes counts its bytes;
+    watch_peak() and peak_stats() give the totals of a watch."""
+    out = run_json("""
+        import json, poolalloc
+        poolalloc.install()
+        poolalloc.reset_peak()
+        s0 = poolalloc.stats()
+        b = bytearray(50 << 20)
+        del b
+        s1 = poolalloc.stats()
+        c = bytearray(3 << 20)
+        c += bytes(5 << 20)           # one new block (the bytes); c grows by realloc
+        del c
+        s2 = poolalloc.stats()
+        w0 = poolalloc.watch_peak()           # the same figures, without the class dicts
+        keep = [bytes(1000) for _ in range(1000)]
+        w1 = poolalloc.peak_stats()
+        del keep
+        w2 = poolalloc.peak_stats()
+        print(json.dumps({"s0": s0, "s1": s1, "s2": s2, "w": [w0, w1, w2]}))
+    """)
+    s0, s1, s2 = out["s0"], out["s1"], out["s2"]
+    w0, w1, w2 = out["w"]
+    assert set(w0) == {"live_bytes", "peak_bytes", "allocs", "frees"}
+    assert w0["peak_bytes"] - w0["live_bytes"] < 64 and w0["peak_bytes"] < s2["peak_bytes"]   # restarted
+    assert 1000 * 1280 <= w1["live_bytes"] - w0["live_bytes"] < 1000 * 1280 + 65536
+    assert 1000 <= w1["allocs"] - w0["allocs"] < 2000 and 1000 <= w2["frees"] - w1["frees"] < 2000
+    assert w1["live_bytes"] - (64 << 10) <= w2["peak_bytes"] < w1["live_bytes"] + (64 << 10)
+    assert w2["live_bytes"] < w1["live_bytes"] - 1000 * 1280 + 65536
+    assert 50 << 20 <= s1["peak_bytes"] - s0["live_bytes"] < (50 << 20) + (1 << 20)
+    assert 50 << 20 <= s1["large_alloc_bytes"] - s0["large_alloc_bytes"] < (50 << 20) + 8192
+    assert s1["live_bytes"] - s0["live_bytes"] < 1 << 20
+    assert 8 << 20 <= s2["large_alloc_bytes"] - s1["large_alloc_bytes"] < (8 << 20) + 16384
+    assert s2["peak_bytes"] == s1["peak_bytes"]

@@ -149,6 +149,7 @@ typedef struct pool_stats {
     uint64_t tags[POOL_NTAGS]; /* allocations by tag (pool_heap_malloc_tagged) */
     unsigned nclasses;
     pool_class_stats_t classes[POOL_NCLASSES];
+    uint64_t large_alloc_bytes; /* cumulative: mapped bytes of the large blocks allocated */
 } pool_stats_t;
 
 /* Process-wide stats: every heap, every thread.  Returns 0, or -1/EINVAL. */

@@ -101,6 +101,7 @@ static void heap_struct_free(pa_heap_t *h) {
     }
     pa_g.dead_reallocs += PA_CNT_GET(h->reallocs);
     pa_g.dead_large_allocs += PA_CNT_GET(h->large_allocs);
+    pa_g.dead_large_alloc_bytes += PA_CNT_GET(h->large_alloc_bytes);
     pa_g.dead_large_frees += PA_CNT_GET(h->large_frees);
     for (unsigned t = 0; t < POOL_NTAGS; t++) pa_g.dead_tags[t] += PA_CNT_GET(h->tags[t]);
     pa_g.dead_large_blocks += PA_CNT_GET(h->large_blocks);

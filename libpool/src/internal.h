@@ -185,6 +185,7 @@ typedef struct pa_heap {
     PA_CNT(int64_t) large_blocks;
     PA_CNT(int64_t) large_bytes;
     PA_CNT(uint64_t) large_allocs;
+    PA_CNT(uint64_t) large_alloc_bytes;
     PA_CNT(uint64_t) large_frees;
     PA_CNT(int64_t) class_pages[PA_NCLASSES];
     PA_CNT(int64_t) class_blocks[PA_NCLASSES];
@@ -231,7 +232,7 @@ typedef struct pa_global {
     _Atomic(size_t) limit;          /* SIZE_MAX: none */
     /* counters of heaps that are gone */
     uint64_t dead_allocs[PA_NCLASSES], dead_frees[PA_NCLASSES];
-    uint64_t dead_reallocs, dead_large_allocs, dead_large_frees;
+    uint64_t dead_reallocs, dead_large_allocs, dead_large_frees, dead_large_alloc_bytes;
     uint64_t dead_tags[POOL_NTAGS];
     int64_t dead_live, dead_large_blocks, dead_large_bytes;
     _Atomic(uint64_t) loose_frees[PA_NCLASSES]; /* frees by threads without a heap */

@@ -31,6 +31,9 @@ static void large_account(pa_heap_t *h, const pa_large_t *lg, int sign) {
     } else {
         PA_CNT_ADD(h->large_blocks, sign);
         PA_CNT_ADD(h->large_bytes, sign * bytes);
+        /* A large block can come and go between two page takes, where a
+        ** thread heap samples its peak: sample it here too. */
+        if (sign > 0) pa_heap_sample_peak(h);
     }
 }
 
@@ -179,6 +182,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     if (h->kind == PA_HEAP_USER) pa_heap_take(h, large_charge(h, lg)); /* checked above */
     large_account(h, lg, +1);
     PA_CNT_ADD(h->large_allocs, 1);
+    PA_CNT_ADD(h->large_alloc_bytes, map - off);
     pa_lock();
     large_link(lg);
     pa_unlock();

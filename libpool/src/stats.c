@@ -28,6 +28,7 @@ static void add_heap(pool_stats_t *st, const pa_heap_t *h, int64_t *live_exact, 
     st->frees += PA_CNT_GET(h->large_frees);
     st->large_blocks += (size_t)PA_CNT_GET(h->large_blocks);
     st->large_bytes += (size_t)PA_CNT_GET(h->large_bytes);
+    st->large_alloc_bytes += PA_CNT_GET(h->large_alloc_bytes);
 }
 
 /* Turn summed counters into live/free blocks and bytes. */
@@ -66,6 +67,7 @@ int pool_stats(pool_stats_t *st) {
     st->reallocs = pa_g.dead_reallocs;
     memcpy(st->tags, pa_g.dead_tags, sizeof st->tags);
     st->allocs = pa_g.dead_large_allocs;
+    st->large_alloc_bytes = pa_g.dead_large_alloc_bytes;
     st->frees = pa_g.dead_large_frees + atomic_load(&pa_g.loose_large_frees);
     st->large_blocks = (size_t)(pa_g.dead_large_blocks + atomic_load(&pa_g.loose_large_blocks));
     st->large_bytes = (size_t)(pa_g.dead_large_bytes + atomic_load(&pa_g.loose_large_bytes));

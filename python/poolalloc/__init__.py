@@ -72,7 +72,7 @@ import sys as _sys
 
 from . import _poolalloc as _c
 
-__all__ = ["install", "uninstall", "is_installed", "installed_domains", "stats", "reset_peak", "report",
+__all__ = ["install", "uninstall", "is_installed", "installed_domains", "stats", "reset_peak", "watch_peak", "peak_stats", "report",
            "leaks", "page_map", "page_map_stats", "map", "set_limit", "DOMAINS", "DEFAULT_DOMAINS"]
 __version__ = _c.POOL_VERSION
 
@@ -195,6 +195,8 @@ def stats():
 
 
 reset_peak = _c.reset_peak
+watch_peak = _c.watch_peak
+peak_stats = _c.peak_stats
 report = _c.report
 page_map = _c.page_map
 
