@@ -266,3 +266,38 @@ def test_rockspec_builds_the_module(lua_build, native_build, tmp_path):
              "for i = 1, 1000 do t[i] = {} end local s = pa.stats() print(s.types.table >= 1000)"],
             env=clean_env(LUA_CPATH=f"{tmp_path}/?.so"))
     assert (r.returncode, r.stdout, r.stderr) == (0, "true\n", "")
+
+
+# ---- the benchmark workloads check their own results ----
+
+BENCH_DIR = HERE / "benchmarks" / "lua"
+BENCH_WORKLOADS = sorted(p.stem for p in BENCH_DIR.glob("*.lua") if p.name != "run.lua")
+
+
+def test_bench_workloads_are_grouped():
+    """Every workload names its group on its first line; all three groups
+    are present (programs, the compute-only control, microbenchmarks)."""
+    groups = {w: (BENCH_DIR / f"{w}.lua").read_text().splitlines()[0] for w in BENCH_WORKLOADS}
+    assert all(re.fullmatch(r"-- group: (program|compute|micro)", g) for g in groups.values()), groups
+    counts = {k: sum(g.endswith(k) for g in groups.values()) for k in ("program", "compute", "micro")}
+    assert counts["program"] >= 5 and counts["compute"] >= 4 and counts["micro"] >= 5, counts
+
+
+@pytest.mark.parametrize("workload", BENCH_WORKLOADS)
+def test_bench_workload_runs_the_same(lua_build, workload):
+    """At a small scale each workload passes its own checks under poollua
+    and lua5.4 and returns the same checksum."""
+    outs = []
+    for exe in (lua_build[0], STOCK):
+        r = run([exe, BENCH_DIR / "run.lua", BENCH_DIR / f"{workload}.lua", "0.02"])
+        assert r.returncode == 0 and r.stderr == "", (exe, r.stderr)
+        outs.append(re.fullmatch(r'\{"checksum": (\d+), "peak_rss_kb": \d+\}\n', r.stdout).group(1))
+    assert outs[0] == outs[1]
+
+
+def test_bench_workload_fails_on_a_wrong_answer(lua_build):
+    """A workload whose result is wrong raises an error: here n-body with
+    a solar mass off by a part in a million."""
+    r = run([lua_build[0], BENCH_DIR / "run.lua", BENCH_DIR / "nbody.lua", "0.001"],
+            env=clean_env(LUA_INIT="local pi = math.pi; math.pi = pi * (1 + 1e-6)"))
+    assert r.returncode == 1 and "n-body initial energy" in r.stderr, r.stderr

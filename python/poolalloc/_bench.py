@@ -187,8 +187,8 @@ class Case:
     argv and extra environment).  `seconds_key` names the field of the
     JSON line the program prints with its own timing (else wall time)."""
 
-    def __init__(self, name, variants, seconds_key=None, check_key=None, what=""):
-        self.name, self.variants, self.what = name, dict(variants), what
+    def __init__(self, name, variants, seconds_key=None, check_key=None, what="", group=None):
+        self.name, self.variants, self.what, self.group = name, dict(variants), what, group
         self.seconds_key, self.check_key = seconds_key, check_key
         self.samples = {v: [] for v in self.variants}
         self.rss = {v: 0 for v in self.variants}
@@ -277,14 +277,25 @@ def face_result(cases, unit, higher_better, default, pool, notes):
                for v, s in c.samples.items() if s}
         if c.checks and len(set(map(json.dumps, c.checks.values()))) > 1:
             c.errors.append(f"results differ between allocators: {c.checks}")
-        b = {"name": c.name, "what": c.what, "results": res, "errors": c.errors}
+        b = {"name": c.name, "what": c.what, "group": c.group, "results": res, "errors": c.errors}
         for ref, key in ((default, "speedup_default"), ("mimalloc", "speedup_mimalloc")):
             b[key] = speedup(res, pool, ref, higher_better)
         benches.append(b)
     return {"status": "ok", "unit": unit, "higher_is_better": higher_better, "default": default, "pool": pool,
             "allocators": sorted({v for c in cases for v in c.variants}, key=order_key(pool, default)),
             "benchmarks": benches, "notes": notes,
-            "geomean": {k: geomean([b[k] for b in benches]) for k in ("speedup_default", "speedup_mimalloc")}}
+            "geomean": {k: geomean([b[k] for b in benches]) for k in ("speedup_default", "speedup_mimalloc")},
+            "group_geomean": group_geomeans(benches)}
+
+
+def group_geomeans(benches):
+    """{group: geomeans of its benchmarks' speed-ups} when the benchmarks are
+    tagged with more than one group (the Lua workloads), else {}."""
+    groups = list(dict.fromkeys(b["group"] for b in benches if b.get("group")))
+    if len(groups) < 2:
+        return {}
+    return {g: {k: geomean([b[k] for b in benches if b.get("group") == g])
+                for k in ("speedup_default", "speedup_mimalloc")} for g in groups}
 
 
 def speedup(res, pool, ref, higher_better):
@@ -477,7 +488,8 @@ class RunnerFace:
             return spec
         self.default, self.pool = spec["default"], spec["pool"]
         self.notes = list(spec.get("notes", ())) + list(ctx.peer_notes)
-        self.cases = [Case(c["name"], c["variants"], c.get("seconds_key"), c.get("check_key"), c.get("what", ""))
+        self.cases = [Case(c["name"], c["variants"], c.get("seconds_key"), c.get("check_key"), c.get("what", ""),
+                           c.get("group"))
                       for c in spec["cases"]]
         if ctx.smoke:
             self.cases = self.cases[:2]
@@ -536,8 +548,9 @@ def table(results):
             for e in b["errors"]:
                 lines.append(f"{'':8} error: {e}")
         g = face["geomean"]
-        lines.append(f"{fname:8} {'geomean':18} {'':9} {'':18} {'':9} {fmt_ratio(g['speedup_default']):>9} "
-                     f"{fmt_ratio(g['speedup_mimalloc']):>10}")
+        for label, g in (("geomean", g), *((f"geomean {k}", v) for k, v in face.get("group_geomean", {}).items())):
+            lines.append(f"{fname:8} {label[:18]:18} {'':9} {'':18} {'':9} {fmt_ratio(g['speedup_default']):>9} "
+                         f"{fmt_ratio(g['speedup_mimalloc']):>10}")
         lines.append(f"{'':8} ({unit}, median of {max(len(x['samples']) for b in face['benchmarks'] for x in b['results'].values()) if face['benchmarks'] else 0}"
                      f" rounds; x = times faster than; pool = {pool}, default = {dflt})")
     notes = [n for f in results["faces"].values() for n in f.get("notes", ())]
@@ -571,8 +584,9 @@ def markdown(results):
                          + f" | {fmt_ratio(b['speedup_default'])} | {fmt_ratio(b['speedup_mimalloc'])} | "
                          + " / ".join(fmt_rss(cell(a, "peak_rss_kb")) for a in allocs) + " |")
         g = face["geomean"]
-        lines.append("| **geomean** |" + " |" * len(allocs) + f" **{fmt_ratio(g['speedup_default'])}** | "
-                     f"**{fmt_ratio(g['speedup_mimalloc'])}** | |")
+        for label, g in (("geomean", g), *((f"geomean {k}", v) for k, v in face.get("group_geomean", {}).items())):
+            lines.append(f"| **{label}** |" + " |" * len(allocs) + f" **{fmt_ratio(g['speedup_default'])}** | "
+                         f"**{fmt_ratio(g['speedup_mimalloc'])}** | |")
         for n in face.get("notes", ()):
             lines.append(f"\nnote: {n}")
     return "\n".join(lines) + "\n"

@@ -17,8 +17,10 @@ import shutil
 import subprocess
 import time
 
-WORKLOADS = ("binary_trees", "string_build", "table_churn", "closures", "coroutines", "compute")
-COMPUTE_ONLY = ("compute",)
+# Each workload's first line names its group: "-- group: program" (code
+# that looks like a real program), "compute" (the control group: the
+# allocator idle) or "micro" (one allocation pattern).
+GROUPS = ("program", "compute", "micro")
 POOL, STOCK = "poollua", "lua5.4"
 PEER_LIBS = {"mimalloc": ("POOL_BENCH_MIMALLOC", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"),
              "jemalloc": ("POOL_BENCH_JEMALLOC", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")}
@@ -38,6 +40,23 @@ def workloads_dir(build_dir=None):
         if (d / "compute.lua").is_file():
             return d
     raise FileNotFoundError("tests/benchmarks/lua not found (set POOL_SOURCE_DIR to the poolalloc checkout)")
+
+
+def workloads(wdir):
+    """{name: group} of the workloads in wdir (every *.lua but run.lua),
+    ordered by group then name.  A file without a known group line is an
+    error, so a new workload cannot silently join the wrong geomean."""
+    out = {}
+    for f in sorted(pathlib.Path(wdir).glob("*.lua")):
+        if f.name == "run.lua":
+            continue
+        with open(f, encoding="utf-8") as fh:
+            first = fh.readline().strip()
+        group = first[len("-- group:"):].strip() if first.startswith("-- group:") else None
+        if group not in GROUPS:
+            raise ValueError(f"{f}: the first line must be '-- group: {'|'.join(GROUPS)}', not {first!r}")
+        out[f.stem] = group
+    return dict(sorted(out.items(), key=lambda kv: (GROUPS.index(kv[1]), kv[0])))
 
 
 def peers():
@@ -81,10 +100,10 @@ def bench_cases(build_dir, quick, peers=None):
         return f"poollua ({build_dir}/bindings/lua/poollua) or lua5.4 is missing"
     wdir = workloads_dir(build_dir)
     scale = str(scale_of(quick))
-    cases = [{"name": w, "what": "compute only" if w in COMPUTE_ONLY else f"scale {scale}", "check_key": "checksum",
+    cases = [{"name": w, "group": g, "what": f"{g}, scale {scale}", "check_key": "checksum",
               "variants": {rt: {"argv": [*pre, str(wdir / "run.lua"), str(wdir / f"{w}.lua"), scale], "env": env}
                            for rt, (pre, env) in rts.items()}}
-             for w in WORKLOADS]
+             for w, g in workloads(wdir).items()]
     return {"cases": cases, "default": STOCK, "pool": POOL, "notes": notes}
 
 
@@ -110,23 +129,24 @@ def _geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def run_lua(build_dir, quick: bool, progress=None, rounds=None, workloads=WORKLOADS) -> list:
+def run_lua(build_dir, quick: bool, progress=None, rounds=None, only=None) -> list:
     """Run every workload under every runtime, interleaved, and return one
     row per (workload, runtime):
 
       workload, runtime, median_s, samples (seconds), peak_rss_kb (max over
       the runs), checksum, speedup_vs_stock (lua5.4's median / this one's),
-      speedup_vs_mimalloc (None without that peer), compute_only, scale,
+      speedup_vs_mimalloc (None without that peer), group, compute_only, scale,
       rounds, errors (list of texts; a failed run leaves no sample), notes
       (missing peers; only on the first row).
 
+    `only` restricts the run to some workloads (default: every one).
     `progress(done, total, text)` is called after each run.  Raises
     FileNotFoundError when poollua or lua5.4 is missing."""
     spec = bench_cases(build_dir, quick)
     if isinstance(spec, str):
         raise FileNotFoundError(spec)
     rounds = rounds or (3 if quick else 5)
-    cases = [c for c in spec["cases"] if c["name"] in workloads]
+    cases = [c for c in spec["cases"] if only is None or c["name"] in only]
     samples = {(c["name"], rt): [] for c in cases for rt in c["variants"]}
     rss = dict.fromkeys(samples, 0)
     checks, errors = {}, {k: [] for k in samples}
@@ -167,7 +187,7 @@ def run_lua(build_dir, quick: bool, progress=None, rounds=None, workloads=WORKLO
             rows.append({"workload": c["name"], "runtime": rt, "median_s": med, "samples": samples[key],
                          "peak_rss_kb": rss[key] or None, "checksum": checks.get(key),
                          "speedup_vs_stock": ratio(STOCK), "speedup_vs_mimalloc": ratio("mimalloc"),
-                         "compute_only": c["name"] in COMPUTE_ONLY, "scale": scale_of(quick), "rounds": rounds,
+                         "group": c["group"], "compute_only": c["group"] == "compute", "scale": scale_of(quick), "rounds": rounds,
                          "errors": errs, "notes": []})
     if rows:
         rows[0]["notes"] = list(spec["notes"])
@@ -183,7 +203,9 @@ def table(rows):
         lines.append(f"{r['workload']:13} {r['runtime']:17} {fmt(r['median_s']):>9} {fmt(r['speedup_vs_stock']):>8} "
                      f"{fmt(r['speedup_vs_mimalloc']):>10} {(r['peak_rss_kb'] or 0) / 1024:>8.1f}MB")
     for rt in dict.fromkeys(r["runtime"] for r in rows):
-        for label, pick in (("alloc-heavy", lambda r: not r["compute_only"]), ("all", lambda r: True)):
+        picks = [(g, lambda r, g=g: r["group"] == g) for g in GROUPS]
+        picks += [("alloc-heavy", lambda r: not r["compute_only"]), ("all", lambda r: True)]
+        for label, pick in picks:
             xs = [r["speedup_vs_stock"] for r in rows if r["runtime"] == rt and pick(r) and r["speedup_vs_stock"]]
             ms = [r["speedup_vs_mimalloc"] for r in rows if r["runtime"] == rt and pick(r) and r["speedup_vs_mimalloc"]]
             if xs:

@@ -45,7 +45,7 @@ def test_lua_workloads(benchmark, lua_rows, peer_libs, bench_record):
 
 def test_missing_peer_is_skipped_with_a_note(native_build, tmp_path, monkeypatch):
     monkeypatch.setenv("POOL_BENCH_MIMALLOC", str(tmp_path / "no-such-libmimalloc.so"))
-    rows = run_lua(native_build, True, rounds=1, workloads=("compute",))
+    rows = run_lua(native_build, True, rounds=1, only=("compute",))
     assert "mimalloc" not in {r["runtime"] for r in rows}
     assert any("mimalloc skipped" in n and "no-such-libmimalloc.so" in n for n in rows[0]["notes"])
     assert all(r["speedup_vs_mimalloc"] is None for r in rows)
