@@ -301,3 +301,41 @@ def test_bench_workload_fails_on_a_wrong_answer(lua_build):
     r = run([lua_build[0], BENCH_DIR / "run.lua", BENCH_DIR / "nbody.lua", "0.001"],
             env=clean_env(LUA_INIT="local pi = math.pi; math.pi = pi * (1 + 1e-6)"))
     assert r.returncode == 1 and "n-body initial energy" in r.stderr, r.stderr
+
+
+# ---- poollua runs stock Lua's VM at stock Lua's offsets ----
+
+def _text_symbols(exe, dynamic):
+    """{name: address} of the defined functions in exe's (dynamic) symbol table."""
+    out = subprocess.run(["nm", "--defined-only", *(["-D"] if dynamic else []), str(exe)],
+                         capture_output=True, text=True, check=True).stdout
+    return {p[2].split("@")[0]: int(p[0], 16) for p in map(str.split, out.splitlines())
+            if len(p) == 3 and p[1] in "Tt"}
+
+
+def _code_bytes(exe, address, n):
+    """The first n bytes of machine code at a virtual address of exe."""
+    out = subprocess.run(["objdump", "-d", f"--start-address={address}", f"--stop-address={address + n}", str(exe)],
+                         capture_output=True, text=True, check=True).stdout
+    return "".join("".join(re.findall(r"\b[0-9a-f]{2}\b", line.split("\t")[1])) for line in out.splitlines()
+                   if re.match(r"\s+[0-9a-f]+:\t", line))
+
+
+def test_poollua_vm_at_stock_offsets(lua_build):
+    """Every Lua function poollua shares with stock lua5.4 sits at the same
+    offset within its 4 KiB page (one shift, a multiple of 4096, for all
+    the exported API and library functions), and so does the VM:
+    luaV_execute (not exported by the stock binary) starts with the same
+    code at the address the shift predicts."""
+    if not shutil.which("objdump"):
+        pytest.skip("objdump is not installed")
+    pool, stock = _text_symbols(lua_build[0], True), _text_symbols(pathlib.Path(STOCK).resolve(), True)
+    common = sorted(set(pool) & set(stock))
+    assert len(common) >= 150, common
+    shifts = {pool[s] - stock[s] for s in common}
+    assert len(shifts) == 1, sorted(hex(s) for s in shifts)
+    shift = shifts.pop()
+    assert shift % 4096 == 0, hex(shift)
+    vm = _text_symbols(lua_build[0], False)["luaV_execute"]
+    here, there = _code_bytes(lua_build[0], vm, 7), _code_bytes(pathlib.Path(STOCK).resolve(), vm - shift, 7)
+    assert len(here) == 14 and here == there, (hex(vm), here, there)
