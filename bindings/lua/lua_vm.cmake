@@ -24,14 +24,18 @@ execute_process(COMMAND ${AR} x ${ARCHIVE} WORKING_DIRECTORY ${WORK} COMMAND_ERR
 # address there and its offset in lapi.o.
 execute_process(COMMAND ${NM} -D --defined-only ${STOCK} OUTPUT_VARIABLE stock_syms COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${NM} --defined-only ${WORK}/lapi.o OUTPUT_VARIABLE lapi_syms COMMAND_ERROR_IS_FATAL ANY)
+# A stock binary that links liblua5.4.so instead has no Lua code to match:
+# then the objects keep their order and page alignment, without the pad.
 string(REGEX MATCH "([0-9a-f]+) T lua_checkstack@" m "${stock_syms}")
-if(NOT m)
-  message(FATAL_ERROR "lua_checkstack not found in ${STOCK}")
-endif()
 set(stock_at "0x${CMAKE_MATCH_1}")
-string(REGEX MATCH "([0-9a-f]+) T lua_checkstack\n" m "${lapi_syms}")
+string(REGEX MATCH "([0-9a-f]+) T lua_checkstack\n" m2 "${lapi_syms}")
 set(obj_at "0x${CMAKE_MATCH_1}")
-math(EXPR pad "(${stock_at} - ${obj_at}) % 4096")
+if(m AND m2)
+  math(EXPR pad "(${stock_at} - ${obj_at}) % 4096")
+else()
+  message(WARNING "lua_vm.cmake: ${STOCK} does not carry Lua's code; poollua's Lua is page-aligned, not at stock offsets")
+  set(pad 0)
+endif()
 
 # lcode.o follows linit.o in the stock binary without alignment padding.
 execute_process(COMMAND ${OBJCOPY} --set-section-alignment .text=1 ${WORK}/lcode.o COMMAND_ERROR_IS_FATAL ANY)
