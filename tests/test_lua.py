@@ -266,3 +266,76 @@ def test_rockspec_builds_the_module(lua_build, native_build, tmp_path):
              "for i = 1, 1000 do t[i] = {} end local s = pa.stats() print(s.types.table >= 1000)"],
             env=clean_env(LUA_CPATH=f"{tmp_path}/?.so"))
     assert (r.returncode, r.stdout, r.stderr) == (0, "true\n", "")
+
+
+# ---- the benchmark workloads check their own results ----
+
+BENCH_DIR = HERE.parent / "python" / "poolalloc" / "bench" / "lua"
+BENCH_WORKLOADS = sorted(p.stem for p in BENCH_DIR.glob("*.lua") if p.name != "run.lua")
+
+
+def test_bench_workloads_are_grouped():
+    """Every workload names its group on its first line; all three groups
+    are present (programs, the compute-only control, microbenchmarks)."""
+    groups = {w: (BENCH_DIR / f"{w}.lua").read_text().splitlines()[0] for w in BENCH_WORKLOADS}
+    assert all(re.fullmatch(r"-- group: (program|compute|micro)", g) for g in groups.values()), groups
+    counts = {k: sum(g.endswith(k) for g in groups.values()) for k in ("program", "compute", "micro")}
+    assert counts["program"] >= 5 and counts["compute"] >= 4 and counts["micro"] >= 5, counts
+
+
+@pytest.mark.parametrize("workload", BENCH_WORKLOADS)
+def test_bench_workload_runs_the_same(lua_build, workload):
+    """At a small scale each workload passes its own checks under poollua
+    and lua5.4 and returns the same checksum."""
+    outs = []
+    for exe in (lua_build[0], STOCK):
+        r = run([exe, BENCH_DIR / "run.lua", BENCH_DIR / f"{workload}.lua", "0.02"])
+        assert r.returncode == 0 and r.stderr == "", (exe, r.stderr)
+        outs.append(re.fullmatch(r'\{"checksum": (\d+), "peak_rss_kb": \d+\}\n', r.stdout).group(1))
+    assert outs[0] == outs[1]
+
+
+def test_bench_workload_fails_on_a_wrong_answer(lua_build):
+    """A workload whose result is wrong raises an error: here n-body with
+    a solar mass off by a part in a million."""
+    r = run([lua_build[0], BENCH_DIR / "run.lua", BENCH_DIR / "nbody.lua", "0.001"],
+            env=clean_env(LUA_INIT="local pi = math.pi; math.pi = pi * (1 + 1e-6)"))
+    assert r.returncode == 1 and "n-body initial energy" in r.stderr, r.stderr
+
+
+# ---- poollua runs stock Lua's VM at stock Lua's offsets ----
+
+def _text_symbols(exe, dynamic):
+    """{name: address} of the defined functions in exe's (dynamic) symbol table."""
+    out = subprocess.run(["nm", "--defined-only", *(["-D"] if dynamic else []), str(exe)],
+                         capture_output=True, text=True, check=True).stdout
+    return {p[2].split("@")[0]: int(p[0], 16) for p in map(str.split, out.splitlines())
+            if len(p) == 3 and p[1] in "Tt"}
+
+
+def _code_bytes(exe, address, n):
+    """The first n bytes of machine code at a virtual address of exe."""
+    out = subprocess.run(["objdump", "-d", f"--start-address={address}", f"--stop-address={address + n}", str(exe)],
+                         capture_output=True, text=True, check=True).stdout
+    return "".join("".join(re.findall(r"\b[0-9a-f]{2}\b", line.split("\t")[1])) for line in out.splitlines()
+                   if re.match(r"\s+[0-9a-f]+:\t", line))
+
+
+def test_poollua_vm_at_stock_offsets(lua_build):
+    """Every Lua function poollua shares with stock lua5.4 sits at the same
+    offset within its 4 KiB page (one shift, a multiple of 4096, for all
+    the exported API and library functions), and so does the VM:
+    luaV_execute (not exported by the stock binary) starts with the same
+    code at the address the shift predicts."""
+    if not shutil.which("objdump"):
+        pytest.skip("objdump is not installed")
+    pool, stock = _text_symbols(lua_build[0], True), _text_symbols(pathlib.Path(STOCK).resolve(), True)
+    common = sorted(set(pool) & set(stock))
+    assert len(common) >= 150, common
+    shifts = {pool[s] - stock[s] for s in common}
+    assert len(shifts) == 1, sorted(hex(s) for s in shifts)
+    shift = shifts.pop()
+    assert shift % 4096 == 0, hex(shift)
+    vm = _text_symbols(lua_build[0], False)["luaV_execute"]
+    here, there = _code_bytes(lua_build[0], vm, 7), _code_bytes(pathlib.Path(STOCK).resolve(), vm - shift, 7)
+    assert len(here) == 14 and here == there, (hex(vm), here, there)

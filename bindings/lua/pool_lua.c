@@ -18,19 +18,17 @@
 /* The lua_Alloc contract (Lua 5.4 manual, lua_Alloc):
 ** nsize == 0 frees; ptr == NULL allocates and osize is the object's type
 ** tag; otherwise osize is the block's size.  NULL only when the request
-** cannot be met (Lua then collects garbage and raises "not enough memory"). */
+** cannot be met (Lua then collects garbage and raises "not enough memory").
+** A heap is served by libpool's Lua fast path (pool_heap_lua_alloc). */
 void *pool_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    pool_heap_t *h = ud;
+    if (ud) return pool_heap_lua_alloc(ud, ptr, osize, nsize);
     if (nsize == 0) {
-        if (ptr) {
-            if (h) pool_heap_free_sized(h, ptr, osize);
-            else pool_free(ptr);
-        }
+        if (ptr) pool_free(ptr);
         return NULL;
     }
-    if (ptr == NULL) return h ? pool_heap_malloc_tagged(h, nsize, (unsigned)osize) : pool_malloc(nsize);
+    if (ptr == NULL) return pool_malloc(nsize);
     if (osize == nsize) return ptr;
-    return h ? pool_heap_realloc_sized(h, ptr, osize, nsize) : pool_realloc(ptr, nsize);
+    return pool_realloc(ptr, nsize);
 }
 
 /* Sized heaps count requested bytes, which is what Lua counts too. */
@@ -90,7 +88,8 @@ static void pl_warn_on(void *ud, const char *msg, int tocont) {
 lua_State *pool_lua_newstate(const pool_lua_options_t *opts) {
     pool_heap_t *h = pool_lua_heap_new(opts ? opts->limit : 0, opts ? opts->debug : 0);
     if (!h) return NULL;
-    lua_State *L = lua_newstate(pool_lua_alloc, h);
+    /* The heap's own lua_Alloc: one call less than pool_lua_alloc. */
+    lua_State *L = lua_newstate(pool_heap_lua_alloc, h);
     if (!L) {
         pool_heap_destroy(h);
         return NULL;
@@ -117,7 +116,7 @@ typedef struct pl_install {
 ** heap (a failed move leaves it where it was). */
 static void *pl_install_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     pl_install_t *w = ud;
-    if (ptr == NULL || pool_owns(ptr)) return pool_lua_alloc(w->heap, ptr, osize, nsize);
+    if (ptr == NULL || pool_owns(ptr)) return pool_heap_lua_alloc(w->heap, ptr, osize, nsize);
     if (osize == nsize) return ptr;
     void *q = NULL;
     if (nsize) {
@@ -141,7 +140,7 @@ static void pl_pin_module(void) {
 int pool_lua_install(lua_State *L) {
     void *ud;
     lua_Alloc f = lua_getallocf(L, &ud);
-    if (f == pool_lua_alloc || f == pl_install_alloc) return 1;
+    if (f == pool_lua_alloc || f == pool_heap_lua_alloc || f == pl_install_alloc) return 1;
     pl_install_t *w = malloc(sizeof *w);
     if (!w) return -1;
     w->heap = pool_lua_heap_new(0, 0);
@@ -169,7 +168,7 @@ size_t pool_lua_foreign_bytes(lua_State *L) {
 pool_heap_t *pool_lua_heap(lua_State *L) {
     void *ud = NULL;
     lua_Alloc f = lua_getallocf(L, &ud);
-    if (f == pool_lua_alloc) return ud;
+    if (f == pool_lua_alloc || f == pool_heap_lua_alloc) return ud;
     if (f == pl_install_alloc) return ((pl_install_t *)ud)->heap;
     return NULL;
 }
@@ -177,7 +176,8 @@ pool_heap_t *pool_lua_heap(lua_State *L) {
 /* Closing checks the heap is empty: any live block is Lua's leak. */
 size_t pool_lua_close(lua_State *L) {
     void *ud = NULL;
-    pool_heap_t *h = lua_getallocf(L, &ud) == pool_lua_alloc ? ud : NULL;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    pool_heap_t *h = f == pool_lua_alloc || f == pool_heap_lua_alloc ? ud : NULL;
     lua_close(L);
     if (!h) return 0;
     pool_stats_t st;

@@ -50,6 +50,7 @@
 #define PA_NCLASSES       POOL_NCLASSES
 #define PA_SMALL_MAX      1024            /* served by the direct table */
 #define PA_DIRECT         (PA_SMALL_MAX / 16 + 1)
+#define PA_LUA_CLASSES    20              /* classes up to PA_SMALL_MAX (sized.c) */
 #define PA_MAX_CLASS      POOL_MAX_CLASS_SIZE
 /* Emptied pages a heap keeps, in bytes of span, before the oldest go back
 ** to the segments (they also go once idle for the decay). */
@@ -192,7 +193,12 @@ typedef struct pa_heap {
     PA_CNT(int64_t) committed;      /* bytes of its spans */
     PA_CNT(uint64_t) tags[POOL_NTAGS];
     uint8_t kind, debug, sized, dead;
+    uint8_t lua_open;               /* sized.c: the Lua cache below is in use */
     uint32_t id;
+    /* sized.c: blocks the Lua state freed, by class (LIFO, plain links),
+    ** and how many more each class may take. */
+    pa_block_t *lua_free[PA_LUA_CLASSES];
+    uint16_t lua_room[PA_LUA_CLASSES];
     char name[32];
     struct pa_heap *next_heap, *prev_heap; /* global list of live heaps */
     /* Blocks other threads freed into this heap's parked pages (atomic

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.skipif(not STOCK, reason="lua5.4 is not installed")
 
 
 def test_lua_workloads(benchmark, bench_ctx, peer_libs, bench_record):
-    from poolalloc.bench.lua import WORKLOADS, LuaFace
+    from poolalloc.bench.lua import LuaFace, workloads
     face = LuaFace()
     result = benchmark.pedantic(lambda: run_face(face, bench_ctx), rounds=1, iterations=1)
-    assert [b["name"] for b in result["benchmarks"]] == list(WORKLOADS)
+    assert [(b["name"], b["group"]) for b in result["benchmarks"]] == list(workloads().items())
+    assert set(result["group_geomean"]) == {"program", "compute", "micro"}
     for b in result["benchmarks"]:
         assert b["errors"] == [], (b["name"], b["errors"])
         assert sorted(b["results"]) == sorted(["pool", "lua5.4", *peer_libs])

@@ -158,10 +158,11 @@ class Case:
     """One benchmark: the same program under each allocator (a variant:
     {"argv", "env"}).  `seconds_key` names the field of the JSON line the
     program prints with its own timing (else wall time); `check_key` one
-    that must agree across allocators."""
+    that must agree across allocators; `group` the workload group whose
+    geomean it joins (the Lua face's program, compute and micro)."""
 
-    def __init__(self, name, variants, seconds_key=None, check_key=None, what=""):
-        self.name, self.variants, self.what = name, dict(variants), what
+    def __init__(self, name, variants, seconds_key=None, check_key=None, what="", group=None):
+        self.name, self.variants, self.what, self.group = name, dict(variants), what, group
         self.seconds_key, self.check_key = seconds_key, check_key
         self.samples = {v: [] for v in self.variants}
         self.rss = {v: 0 for v in self.variants}
@@ -250,14 +251,27 @@ def face_result(cases, unit, higher_better, default, notes):
                for v, s in c.samples.items() if s}
         if c.checks and len(set(map(json.dumps, c.checks.values()))) > 1:
             c.errors.append(f"results differ between allocators: {c.checks}")
-        b = {"name": c.name, "what": c.what, "results": res, "errors": c.errors}
+        b = {"name": c.name, "what": c.what, "group": c.group, "results": res, "errors": c.errors}
         for ref, key in ((default, "speedup_default"), ("mimalloc", "speedup_mimalloc")):
             b[key] = speedup(res, POOL, ref, higher_better)
         benches.append(b)
     return {"status": "ok", "unit": unit, "higher_is_better": higher_better, "default": default, "pool": POOL,
             "allocators": sorted({v for c in cases for v in c.variants}, key=order_key(default)),
             "benchmarks": benches, "notes": notes,
-            "geomean": {k: geomean([b[k] for b in benches]) for k in ("speedup_default", "speedup_mimalloc")}}
+            "geomean": speedup_geomeans(benches), "group_geomean": group_geomeans(benches)}
+
+
+def speedup_geomeans(benches):
+    return {k: geomean([b[k] for b in benches]) for k in ("speedup_default", "speedup_mimalloc")}
+
+
+def group_geomeans(benches):
+    """{group: geomeans of its benchmarks' speed-ups} when the benchmarks
+    are tagged with more than one group (the Lua workloads), else {}."""
+    groups = list(dict.fromkeys(b["group"] for b in benches if b.get("group")))
+    if len(groups) < 2:
+        return {}
+    return {g: speedup_geomeans([b for b in benches if b.get("group") == g]) for g in groups}
 
 
 def skipped(note):

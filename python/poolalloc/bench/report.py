@@ -29,8 +29,10 @@ def face_rows(face):
         rows.append([b["name"], *(fmt_value(cell(a, "median"), unit) for a in allocs),
                      fmt_ratio(b["speedup_default"]), fmt_ratio(b["speedup_mimalloc"]),
                      " / ".join(fmt_rss(cell(a, RSS)) for a in allocs)])
-    g = face["geomean"]
-    rows.append(["geomean", *([""] * len(allocs)), fmt_ratio(g["speedup_default"]), fmt_ratio(g["speedup_mimalloc"]), ""])
+    for label, g in (("geomean", face["geomean"]),
+                     *((f"geomean {k}", v) for k, v in face.get("group_geomean", {}).items())):
+        rows.append([label, *([""] * len(allocs)), fmt_ratio(g["speedup_default"]), fmt_ratio(g["speedup_mimalloc"]),
+                     ""])
     return head, rows
 
 
@@ -51,7 +53,8 @@ def render(results, markdown=False):
                 f"x = times faster than)"
         head, rows = face_rows(face)
         if markdown:
-            rows[-1] = ["**geomean**", *rows[-1][1:-3], *(f"**{x}**" for x in rows[-1][-3:-1]), ""]
+            rows = [[f"**{r[0]}**", *r[1:-3], *(f"**{x}**" for x in r[-3:-1]), ""] if r[0].startswith("geomean")
+                    else r for r in rows]
             lines += ["", f"**{fname}**{title[len(fname):]}", "", "| " + " | ".join(head) + " |",
                       "|---" * len(head) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
         else:

@@ -5,7 +5,7 @@
 **
 **   bench_pairs [--quick] [--rounds N] [--scale X] [--peers LIST] [--no-rss]
 **               [--json FILE]
-**   bench_pairs --pairs-only N [--size S] [--api pool|heap|heap-sized]
+**   bench_pairs --pairs-only N [--size S] [--api pool|heap|heap-sized|lua]
 **
 ** Peers are dlopen()ed (RTLD_LOCAL, so they never replace this process's
 ** malloc): mimalloc's mi_malloc/mi_free, jemalloc's own malloc/free (looked
@@ -577,8 +577,11 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
     bp_alloc_t as[BP_MAX_ALLOCS];
     int peer = -1;
     assert(keep >= 0 && keep <= 64);
-    if (!strcmp(api, "heap") || !strcmp(api, "heap-sized")) {
-        pool_heap_options_t o = { .sized = !strcmp(api, "heap-sized"), .name = "pairs" };
+    if (!strcmp(api, "heap") || !strcmp(api, "heap-sized") || !strcmp(api, "lua")) {
+        /* lua: a heap as Lua states get it (sized, with a limit), called
+        ** through a lua_Alloc pointer with a type tag, as Lua calls it. */
+        pool_heap_options_t o = { .sized = strcmp(api, "heap") != 0, .name = "pairs",
+                                  .limit = !strcmp(api, "lua") ? (size_t)1 << 40 : 0 };
         if (!(h = pool_heap_new(&o))) { perror("bench_pairs: pool_heap_new"); return 1; }
     } else if (strcmp(api, "pool")) {
         int na = bp_allocators(as, peers);
@@ -586,7 +589,7 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
             if (!strcmp(as[i].name, api)) peer = i;
         if (peer < 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, heap, heap-sized, glibc, mimalloc, "
+            snprintf(msg, sizeof msg, "unknown --api '%s' (pool, heap, heap-sized, lua, glibc, mimalloc, "
                                       "mimalloc3, jemalloc)", api);
             return bp_usage(msg);
         }
@@ -600,6 +603,10 @@ static int bp_pairs_only(long n, size_t size, const char *api, long keep, const 
         for (long i = 0; i < n; i++) { void *p = pool_heap_malloc(h, size); BP_ESCAPE(p); pool_heap_free(h, p); }
     } else if (!strcmp(api, "heap-sized")) {
         for (long i = 0; i < n; i++) { void *p = pool_heap_malloc(h, size); BP_ESCAPE(p); pool_heap_free_sized(h, p, size); }
+    } else if (!strcmp(api, "lua")) {
+        void *(*volatile lua_alloc)(void *, void *, size_t, size_t) = pool_heap_lua_alloc;
+        void *(*f)(void *, void *, size_t, size_t) = lua_alloc;
+        for (long i = 0; i < n; i++) { void *p = f(h, NULL, 5, size); BP_ESCAPE(p); f(h, p, size, 0); }
     } else {
         bp_malloc_fn m = as[peer].malloc;
         bp_free_fn f = as[peer].free;
@@ -622,7 +629,7 @@ static int bp_usage(const char *msg) {
             "usage: bench_pairs [--quick] [--rounds N] [--scale X] [--peers glibc,mimalloc,mimalloc3,jemalloc]\n"
             "                   [--no-rss] [--json FILE]\n"
             "       bench_pairs --pairs-only N [--size BYTES] [--keep K]\n"
-            "                   [--api pool|heap|heap-sized|glibc|mimalloc|mimalloc3|jemalloc]\n"
+            "                   [--api pool|heap|heap-sized|lua|glibc|mimalloc|mimalloc3|jemalloc]\n"
             "env: POOL_BENCH_MIMALLOC, POOL_BENCH_MIMALLOC3, POOL_BENCH_JEMALLOC = library paths of the peers\n");
     return 2;
 }

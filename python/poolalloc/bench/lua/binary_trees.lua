@@ -1,3 +1,4 @@
+-- group: micro
 -- binary_trees.lua -- allocation-heavy: build and walk many binary trees
 -- (the classic benchmark).  Arg 1 scales the work; returns a checksum.
 -- Run through run.lua, which prints the checksum it returns.

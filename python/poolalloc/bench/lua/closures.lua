@@ -1,3 +1,4 @@
+-- group: micro
 -- closures.lua -- allocation-heavy: closures with upvalues created and
 -- called in a loop (function, upvalue and table objects).  Arg 1 scales.
 -- Run through run.lua, which prints the checksum it returns.

@@ -1,3 +1,4 @@
+-- group: compute
 -- compute.lua -- compute only: integer and float arithmetic in loops over
 -- preallocated locals; allocates next to nothing.  Arg 1 scales.
 -- Run through run.lua, which prints the checksum it returns.

@@ -1,3 +1,4 @@
+-- group: micro
 -- coroutines.lua -- allocation-heavy: short-lived coroutines (threads with
 -- their own stacks) passing values back and forth.  Arg 1 scales.
 -- Run through run.lua, which prints the checksum it returns.

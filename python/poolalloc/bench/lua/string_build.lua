@@ -1,3 +1,4 @@
+-- group: micro
 -- string_build.lua -- allocation-heavy: strings made by concatenation,
 -- string.format, rep/sub and table.concat.  Arg 1 scales the work.
 -- Run through run.lua, which prints the checksum it returns.

@@ -1,3 +1,4 @@
+-- group: micro
 -- table_churn.lua -- allocation-heavy: tables that grow, shrink and die,
 -- hash and array parts, a rolling window of live tables.  Arg 1 scales.
 -- Run through run.lua, which prints the checksum it returns.

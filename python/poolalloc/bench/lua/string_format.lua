@@ -1,0 +1,20 @@
+-- group: compute
+-- string_format.lua -- compute-bound string formatting: string.format of
+-- integers, floats and hex into short strings that are parsed back at
+-- once (short strings, so the allocator sees little).  Arg 1 scales.  Every
+-- formatted value must read back equal, else an error is raised.
+local scale = tonumber(arg and arg[1]) or 1
+local format, tonumber = string.format, tonumber
+local n = math.floor(400000 * scale)
+local sum = 0
+for i = 1, n do
+  local v = i * 37 % 100003
+  local d = format("%d", v)
+  local x = format("%x", v)
+  local f = format("%.3f", v / 8)
+  if tonumber(d) ~= v or tonumber(x, 16) ~= v or tonumber(f) ~= v / 8 then
+    error("format round trip failed for " .. v)
+  end
+  sum = sum + #d + #x + #f
+end
+return sum
