@@ -35,6 +35,10 @@
 #define PA_SLICE_SIZE     ((size_t)1 << PA_SLICE_SHIFT)
 #define PA_SLICES         64
 #define PA_OS_PAGE        4096
+/* The last OS page of every span is a guard (PROT_NONE): an overflow past
+** a page's last block, or an underflow below the first block of the page
+** above it, faults.  Free slices that are not resident are PROT_NONE too. */
+#define PA_GUARD          PA_OS_PAGE
 /* Addresses we can own: the 47-bit user half of x86-64/aarch64. */
 #define PA_ADDR_BITS      47
 #define PA_MAP_ENTRIES    ((size_t)1 << (PA_ADDR_BITS - PA_SEG_SHIFT))
@@ -320,6 +324,8 @@ PA_INLINE bool pa_is_block(const void *p) {
 PA_HIDDEN void *pa_os_map(size_t size, size_t align);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN void pa_os_decommit(void *p, size_t size);
+PA_HIDDEN void pa_os_protect(void *p, size_t size, bool access);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);

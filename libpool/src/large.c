@@ -66,7 +66,10 @@ static void large_unmap_idle(void *p, size_t size) {
 ** bytes waits here instead, resident, for the next large request that
 ** fits it, for at most the decay (POOL_DECAY_MS); pool_trim() empties it.
 ** Its map entries are cleared while it waits, so pool_owns() and every
-** free treat it as memory libpool does not have.  All under the lock. */
+** free treat it as memory libpool does not have.  It waits PROT_NONE, and
+** is moved (mremap, no copy) to a fresh address when it is reused, so a
+** write through a dangling pointer faults, before and after the reuse,
+** as it would on an unmapped block.  All under the lock. */
 #define LCACHE_N     8
 #define LCACHE_ONE   ((size_t)16 << 20)
 #define LCACHE_BYTES ((size_t)32 << 20)
@@ -107,6 +110,7 @@ static bool lcache_put(void *base, size_t size) {
         lcache_drop(oldest);
     }
     PA_TOOL_NOACCESS(base, size);
+    pa_os_protect(base, size, false);
     lcache[lcache_n].base = base;
     lcache[lcache_n].size = size;
     lcache[lcache_n].since = pa_clock_ms();
@@ -134,6 +138,15 @@ static void *lcache_take(size_t size) {
     lcache_bytes -= have;
     lcache[best] = lcache[--lcache_n];
     if (have > size) large_unmap_idle((uint8_t *)base + size, have - size);
+    void *to = pa_os_map(size, PA_SEG_SIZE);
+    void *moved = to ? mremap(base, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) : MAP_FAILED;
+    if (moved != MAP_FAILED) {
+        PA_TOOL_UNMAP(base, size);   /* the old range is gone: a dangling write faults */
+        base = moved;
+    } else if (to) {
+        pa_os_unmap(to, size);       /* kept in place, still checked: reused */
+    }
+    pa_os_protect(base, size, true);
     atomic_fetch_add_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
     PA_TOOL_INTERNAL(base, size);
     return base;

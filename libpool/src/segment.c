@@ -17,6 +17,16 @@ static uint64_t runs_of(uint64_t m, unsigned n) {
     return r;
 }
 
+/* Bytes of slice 0 the header needs; the rest of slice 0 is a guard. */
+#define SEG_HDR (((sizeof(pa_segment_t) + PA_OS_PAGE - 1) / PA_OS_PAGE) * PA_OS_PAGE)
+
+/* Protection of slices (README "Hardening"): a free slice that is not
+** resident (clean) is PROT_NONE; a dirty free slice is read-write; a span
+** in use is read-write but for its last OS page, its guard.  Changed only
+** when spans are taken and given back and when slices are purged, never on
+** a malloc or free fast path. */
+static void *slice_addr(pa_segment_t *s, unsigned i) { return (uint8_t *)s + (size_t)i * PA_SLICE_SIZE; }
+
 /* A new segment: mapped, registered, every slice but the header free. */
 static pa_segment_t *segment_new(void) {
     pa_segment_t *s = pa_g.spare;
@@ -27,6 +37,7 @@ static pa_segment_t *segment_new(void) {
         s = pa_os_map(PA_SEG_SIZE, PA_SEG_SIZE);
         if (!s) return NULL;
         atomic_fetch_add_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+        pa_os_protect((uint8_t *)s + SEG_HDR, PA_SEG_SIZE - SEG_HDR, false);
         s->id = pa_g.next_seg_id++;
         for (unsigned i = 0; i < PA_SLICES; i++) {
             s->slice_page[i] = &pa_empty_page;
@@ -48,7 +59,7 @@ static void segment_drop(pa_segment_t *s) {
     if (s->prev) s->prev->next = s->next; else pa_g.segments = s->next;
     if (s->next) s->next->prev = s->prev;
     if (s->dirty_mask) {
-        pa_os_purge((uint8_t *)s + PA_SLICE_SIZE, PA_SEG_SIZE - PA_SLICE_SIZE);
+        pa_os_decommit(slice_addr(s, 1), PA_SEG_SIZE - PA_SLICE_SIZE);
         atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)(__builtin_popcountll(s->dirty_mask) * PA_SLICE_SIZE),
                                   memory_order_relaxed);
         s->dirty_mask = s->young_mask = 0;
@@ -92,6 +103,9 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     }
     uint64_t bits = slice_bits(at, slices);
     int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
+    uint8_t *base = slice_addr(best, at);
+    if (was_dirty < (int64_t)slices) pa_os_protect(base, bytes - PA_GUARD, true);
+    if (best->dirty_mask & (1ull << (at + slices - 1))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
     best->young_mask &= ~bits;
@@ -114,6 +128,7 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     uint64_t bits = slice_bits(at, n);
     PA_ASSERT((s->free_mask & bits) == 0);
     for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
+    pa_os_protect((uint8_t *)slice_addr(s, at + n) - PA_GUARD, PA_GUARD, true);   /* dirty: read-write */
     pg->in_use = 0;
     atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
@@ -161,7 +176,7 @@ size_t pa_purge(bool all) {
             unsigned i = (unsigned)__builtin_ctzll(m);
             uint64_t rest = ~(m >> i);
             unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
-            pa_os_purge((uint8_t *)s + (size_t)i * PA_SLICE_SIZE, (size_t)n * PA_SLICE_SIZE);
+            pa_os_decommit(slice_addr(s, i), (size_t)n * PA_SLICE_SIZE);
             released += (size_t)n * PA_SLICE_SIZE;
             m &= ~slice_bits(i, n);
         }
