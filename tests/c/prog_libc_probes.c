@@ -25,7 +25,6 @@ static char src[(256 << 10) + 64];  /* memcpy source */
 /* The address a report must name. */
 static void tell(const void *p) {
     printf("%p\n", p);
-    fflush(stdout);
 }
 
 /* A program keeps going: new blocks of the same size (which walks the free
@@ -160,6 +159,7 @@ int main(int argc, char **argv) {
     n = !strcmp(argv[2], "small") ? 64 : !strcmp(argv[2], "medium") ? 4096 : !strcmp(argv[2], "large") ? 256 << 10 : 0;
     if (!n) return 2;
     memset(src, 'A', sizeof src);
+    setvbuf(stdout, NULL, _IONBF, 0);   /* no stdio buffer beside the probe's block */
     int rc = probe(argv[1]);
     if (rc) {
         fprintf(stderr, "prog_libc_probes: no probe %s\n", argv[1]);
