@@ -111,6 +111,20 @@ static pa_large_t *checked_large(void *p, unsigned e) {
 ** a sized heap's malloc(0) is freed and resized with size 0. */
 #define PA_NOSIZE SIZE_MAX
 
+/* The end of every checked free of a small block b of pg (already counted
+** as freed by h). */
+static void free_block(pa_heap_t *h, pa_page_t *pg, pa_block_t *b) {
+    pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
+    if (owner == h && h != &pa_empty_heap) pa_free_local(h, pg, b);
+    else remote_free(pg, b);
+}
+
+/* Thread exit of a debug heap: its quarantined blocks are freed. */
+void pa_quarantine_flush(pa_heap_t *h) {
+    void *p;
+    while ((p = pa_debug_quarantine_take())) free_block(h, pa_page_of(p), p);
+}
+
 /* Every free the fast paths declined.  `h` is the freeing heap (the
 ** thread's, or a first-class heap freeing its own blocks); `size` is the
 ** request for sized frees, else PA_NOSIZE. */
@@ -126,15 +140,22 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
         return;
     }
     pa_page_t *pg = checked_page(p, e);
-    pa_block_t *b = p;
-    unsigned cls = pg->cls;
     pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
     if (h->kind == PA_HEAP_USER && owner == h)
         PA_CNT_ADD(h->live, -(int64_t)(h->sized && size != PA_NOSIZE ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
-    if (pg->debug) pa_debug_on_free(pg, p);
-    count_free(h, cls);
-    if (owner == h && h != &pa_empty_heap) pa_free_local(h, pg, b);
-    else remote_free(pg, b);
+    if (pg->debug) {
+        pa_debug_on_free(pg, p);
+        /* Thread heaps only: a first-class heap may be destroyed while
+        ** its blocks wait. */
+        if (h->kind == PA_HEAP_THREAD && h == pa_tls_heap) {
+            count_free(h, pg->cls);             /* the stats see it freed now */
+            if (!(p = pa_debug_quarantine(p))) return;
+            free_block(h, pa_page_of(p), p);
+            return;
+        }
+    }
+    count_free(h, pg->cls);
+    free_block(h, pg, p);
 }
 
 /* The fast path of pool_free and pool_free_block: p is a block of one of

@@ -412,6 +412,9 @@ PA_HIDDEN size_t pa_large_usable(const pa_large_t *lg);
 PA_HIDDEN void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n);
 PA_HIDDEN void pa_debug_on_free(pa_page_t *pg, void *p);
 PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
+PA_HIDDEN void *pa_debug_quarantine(void *p);
+PA_HIDDEN void *pa_debug_quarantine_take(void);
+PA_HIDDEN void pa_quarantine_flush(pa_heap_t *h);
 
 /* ---- tooling hooks: valgrind client requests and ASan poisoning ---- */
 #if defined(POOL_VALGRIND)
