@@ -209,8 +209,9 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
     if (PA_UNLIKELY(!heap)) { pool_free(p); return; }
     pa_heap_t *h = &heap->h;
     /* A debug heap serves size + PA_DEBUG_EXTRA, so its blocks just under
-    ** PA_MAX_CLASS are large: those take the slow path. */
-    if (PA_LIKELY(p && (size <= PA_MAX_CLASS - PA_DEBUG_EXTRA || (size <= PA_MAX_CLASS && !h->debug)))) {
+    ** PA_MAX_CLASS are large, and so is its malloc(0) (a guard page): those
+    ** take the slow path. */
+    if (PA_LIKELY(p && (size - 1 < PA_MAX_CLASS - PA_DEBUG_EXTRA || (size <= PA_MAX_CLASS && !h->debug)))) {
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h) &&

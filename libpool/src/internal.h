@@ -145,7 +145,7 @@ typedef struct pa_large {
     size_t offset;                  /* block = (char *)header + offset: the
                                     ** alignment, when that exceeds the header */
     size_t request;
-    uint32_t debug;                 /* canary after the request */
+    uint32_t debug;                 /* canary after the request; PA_LARGE_ZERO: malloc(0) */
     uint32_t reused;                /* from the cache: not zero-filled */
     struct pa_heap *heap;           /* under the lock: NULL once its thread exits */
     struct pa_large *next, *prev;   /* global list, under the lock */
@@ -406,6 +406,7 @@ PA_HIDDEN void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n);
 PA_HIDDEN size_t pa_large_usable(const pa_large_t *lg);
 
 /* ---- debug mode (debug.c) ---- */
+#define PA_LARGE_ZERO  2      /* a debug malloc(0): its block is a PROT_NONE page */
 #define PA_DEBUG_EXTRA 16
 #define PA_POISON      0xDF
 #define PA_CANARY      0xCB

@@ -160,9 +160,13 @@ static size_t large_map_size(size_t off, size_t n) {
     return sz;
 }
 
+/* A debug heap's malloc(0) comes here too: its address is the start of a
+** PROT_NONE page after the header, so any read or write of it faults. */
 void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
+    bool zero = h->debug && n == 0;
+    if (zero) align = PA_OS_PAGE;
     if (n == 0) n = 1; /* a unique address inside the mapping */
-    size_t req = n;
+    size_t req = zero ? 0 : n;
     if (h->debug) {
         if (n > SIZE_MAX - PA_DEBUG_EXTRA) { errno = ENOMEM; return NULL; }
         n += PA_DEBUG_EXTRA;
@@ -186,7 +190,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     }
     *lg = probe;
     lg->magic = pa_g.key ^ (uintptr_t)lg;
-    lg->debug = (uint32_t)h->debug;
+    lg->debug = zero ? PA_LARGE_ZERO : (uint32_t)h->debug;
     lg->heap = h;
     if (h->kind == PA_HEAP_USER) pa_heap_take(h, large_charge(h, lg)); /* checked above */
     large_account(h, lg, +1);
@@ -196,7 +200,8 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     pa_unlock();
     pa_map_set((uintptr_t)lg, map, PA_MAP_LARGE);
     uint8_t *p = (uint8_t *)lg + off;
-    if (h->debug) memset(p + req, PA_CANARY, map - off - req);
+    if (zero) pa_os_protect(p, map - off, false);
+    else if (h->debug) memset(p + req, PA_CANARY, map - off - req);
     PA_TOOL_ALLOC(p, req, !lg->reused);
     return p;
 }
@@ -216,7 +221,7 @@ void pa_large_release_locked(pa_large_t *lg) {
 /* Free from heap h: the block's own heap gets its bytes back; the counts
 ** of blocks and bytes go to the freeing heap like every other free. */
 void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
-    if (lg->debug) {
+    if (lg->debug == 1) {
         uint8_t *p = (uint8_t *)lg + lg->offset;
         for (size_t i = lg->request; i < lg->map_size - lg->offset; i++)
             if (p[i] != PA_CANARY) pa_fault("heap buffer overflow past", p, lg->request);
