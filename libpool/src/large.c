@@ -164,7 +164,7 @@ static size_t large_map_size(size_t off, size_t n) {
 ** PROT_NONE page after the header, so any read or write of it faults. */
 void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     bool zero = h->debug && n == 0;
-    if (zero) align = PA_OS_PAGE;
+    if (zero && align < PA_OS_PAGE) align = PA_OS_PAGE;
     if (n == 0) n = 1; /* a unique address inside the mapping */
     size_t req = zero ? 0 : n;
     if (h->debug) {
