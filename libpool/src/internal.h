@@ -325,7 +325,7 @@ PA_HIDDEN void *pa_os_map(size_t size, size_t align);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
 PA_HIDDEN void pa_os_decommit(void *p, size_t size);
-PA_HIDDEN void pa_os_protect(void *p, size_t size, bool access);
+PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool access);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);

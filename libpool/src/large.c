@@ -146,7 +146,10 @@ static void *lcache_take(size_t size) {
     } else if (to) {
         pa_os_unmap(to, size);       /* kept in place, still checked: reused */
     }
-    pa_os_protect(base, size, true);
+    if (!pa_os_protect(base, size, true)) {       /* no more mappings: a miss */
+        large_unmap_idle(base, size);
+        return NULL;
+    }
     atomic_fetch_add_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
     PA_TOOL_INTERNAL(base, size);
     return base;

@@ -57,10 +57,11 @@ void pa_os_decommit(void *p, size_t size) {
     else atomic_fetch_add_explicit(&pa_g.madvises, 1, memory_order_relaxed);
 }
 
-/* Open (read-write) or close (PROT_NONE) a page-aligned range. */
-void pa_os_protect(void *p, size_t size, bool access) {
-    if (mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) != 0 && access)
-        pa_fault("cannot make memory accessible again (mprotect failed) at", p, size);
+/* Open (read-write) or close (PROT_NONE) a page-aligned range.  False when
+** the kernel refuses (ENOMEM: past vm.max_map_count, since every guard
+** splits a mapping); callers then do without the guard or the memory. */
+bool pa_os_protect(void *p, size_t size, bool access) {
+    return mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 }
 
 /* Mark the 4 MiB chunks of [start, start+size) as a segment, as a large

@@ -112,7 +112,7 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     uint64_t bits = slice_bits(at, slices);
     int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
     uint8_t *base = slice_addr(best, at);
-    if (was_dirty < (int64_t)slices) pa_os_protect(base, bytes - PA_GUARD, true);
+    if (was_dirty < (int64_t)slices && !pa_os_protect(base, bytes - PA_GUARD, true)) { errno = ENOMEM; return NULL; }
     if (best->dirty_mask & (1ull << (at + slices - 1))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
@@ -136,7 +136,10 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     uint64_t bits = slice_bits(at, n);
     PA_ASSERT((s->free_mask & bits) == 0);
     for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
-    pa_os_protect((uint8_t *)slice_addr(s, at + n) - PA_GUARD, PA_GUARD, true);   /* dirty: read-write */
+    /* Dirty slices are read-write: the guard opens.  If it cannot, the
+    ** slices count as clean, so the next span over them opens them all
+    ** (they stay resident, unseen by the purge, until then). */
+    bool open = pa_os_protect((uint8_t *)slice_addr(s, at + n) - PA_GUARD, PA_GUARD, true);
     pg->in_use = 0;
     atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
@@ -147,8 +150,12 @@ void pa_span_free(pa_page_t *pg, bool idle) {
         s->last_dirty = now;
     }
     s->free_mask |= bits;
-    s->dirty_mask |= bits;
-    atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    if (open) {
+        s->dirty_mask |= bits;
+        atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    } else {
+        s->young_mask &= ~bits;
+    }
     atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     if (s->free_mask == ~1ull) segment_drop(s);
     else pa_purge(false);
