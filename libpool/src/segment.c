@@ -27,6 +27,12 @@ static uint64_t runs_of(uint64_t m, unsigned n) {
 ** a malloc or free fast path. */
 static void *slice_addr(pa_segment_t *s, unsigned i) { return (uint8_t *)s + (size_t)i * PA_SLICE_SIZE; }
 
+/* Every guard splits a mapping, and the kernel allows vm.max_map_count
+** (65530) per process: about 38,000 per GiB of 1-slice pages.  Spans get
+** their guard page while the process holds less than this much; past it
+** the page is left read-write (the layout is the same). */
+#define GUARD_MAX ((int64_t)512 << 20)
+
 /* A new segment: mapped, registered, every slice but the header free. */
 static pa_segment_t *segment_new(void) {
     pa_segment_t *s = pa_g.spare;
@@ -112,8 +118,12 @@ pa_page_t *pa_span_alloc(unsigned slices) {
     uint64_t bits = slice_bits(at, slices);
     int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
     uint8_t *base = slice_addr(best, at);
-    if (was_dirty < (int64_t)slices && !pa_os_protect(base, bytes - PA_GUARD, true)) { errno = ENOMEM; return NULL; }
-    if (best->dirty_mask & (1ull << (at + slices - 1))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
+    bool guard = atomic_load_explicit(&pa_g.reserved, memory_order_relaxed) < GUARD_MAX;
+    if (was_dirty < (int64_t)slices && !pa_os_protect(base, bytes - (guard ? PA_GUARD : 0), true)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (guard && (best->dirty_mask & (1ull << (at + slices - 1)))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
     best->young_mask &= ~bits;
