@@ -59,6 +59,7 @@ static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **wher
 void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
     size_t req = n;
     if (h->debug) {
+        if (n == 0) return pa_large_alloc(h, 0, align); /* guarded: see pa_large_alloc */
         if (n > SIZE_MAX - PA_DEBUG_EXTRA) { errno = ENOMEM; return NULL; }
         n += PA_DEBUG_EXTRA;
     }

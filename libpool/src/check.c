@@ -48,7 +48,7 @@ size_t pa_page_check(const pa_page_t *pg) {
     VERIFY(pg == &s->pages[pg->index] && pg->index >= 1 && pg->index + pg->slices <= PA_SLICES, pg);
     for (unsigned i = 0; i < pg->slices; i++) VERIFY(s->slice_page[pg->index + i] == pg, pg);
     VERIFY(pg->start == (const uint8_t *)s + (size_t)pg->index * PA_SLICE_SIZE, pg);
-    VERIFY(pg->reserved == (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / pg->block_size), pg);
+    VERIFY(pg->reserved == (uint32_t)(((size_t)pg->slices * PA_SLICE_SIZE - PA_GUARD) / pg->block_size), pg);
     uint32_t cap = PA_CNT_GET(pg->capacity), used = PA_CNT_GET(pg->used);
     VERIFY(cap <= pg->reserved && used <= cap, pg);
     VERIFY(PA_CNT_GET(pg->carved) == cap * pg->block_size && pg->magic == UINT64_MAX / pg->block_size + 1, pg);

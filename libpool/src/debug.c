@@ -6,6 +6,11 @@
 **
 **   block:  [ request bytes | canary ... | request ^ ~key (8 bytes) ]
 **   free:   [ link | freed key | poison ............................ ]
+**
+** A freed block of a thread heap first waits in the thread's quarantine
+** (the last PA_QUARANTINE frees) with its poison, so it is not handed out
+** again at once: a write through a dangling pointer lands in poison, and
+** is found when the block leaves the quarantine.
 */
 #include "internal.h"
 
@@ -44,4 +49,53 @@ void pa_debug_on_free(pa_page_t *pg, void *p) {
     for (size_t i = n; i < pg->block_size - sizeof(uint64_t); i++)
         if (b[i] != PA_CANARY) pa_fault("heap buffer overflow past", b, n);
     memset(b + sizeof(pa_block_t), PA_POISON, pg->block_size - sizeof(pa_block_t));
+}
+
+/* ---- the quarantine ---- */
+#define PA_QUARANTINE 64
+static __thread struct {
+    void *blk[PA_QUARANTINE];
+    unsigned next, n;
+} quarantine;
+
+/* A quarantined block's first word (its second holds the free key, so a
+** second free of it is a double free). */
+static uintptr_t quarantine_mark(void) { return ~pa_g.key ^ 0x5151; }
+
+/* A block leaving the quarantine: every byte must be as it was left. */
+static void *quarantine_check(void *p) {
+    const pa_page_t *pg = pa_page_of(p);
+    const uint8_t *b = p;
+    PA_TOOL_INTERNAL(p, pg->block_size);
+    const pa_block_t *blk = p;
+    if (blk->next != quarantine_mark() || blk->freed != pa_g.key) pa_fault("write after free to", p, pg->block_size);
+    for (size_t i = sizeof(pa_block_t); i < pg->block_size; i++)
+        if (b[i] != PA_POISON) pa_fault("write after free to", p, pg->block_size);
+    return p;
+}
+
+/* Put p (poisoned) in the quarantine; the block that leaves to make room,
+** checked, or NULL. */
+void *pa_debug_quarantine(void *p) {
+    pa_block_t *b = p;
+    b->next = quarantine_mark();
+    b->freed = pa_g.key;
+    void *out = quarantine.blk[quarantine.next];
+    quarantine.blk[quarantine.next] = p;
+    quarantine.next = (quarantine.next + 1) % PA_QUARANTINE;
+    if (!out) {
+        quarantine.n++;
+        return NULL;
+    }
+    return quarantine_check(out);
+}
+
+/* The oldest quarantined block, checked, or NULL when it is empty. */
+void *pa_debug_quarantine_take(void) {
+    if (!quarantine.n) return NULL;
+    unsigned i = (quarantine.next + PA_QUARANTINE - quarantine.n) % PA_QUARANTINE;
+    void *p = quarantine.blk[i];
+    quarantine.blk[i] = NULL;
+    quarantine.n--;
+    return quarantine_check(p);
 }

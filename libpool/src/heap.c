@@ -173,6 +173,7 @@ static void heap_abandon_pages(pa_heap_t *h) {
 static void heap_thread_done(void *arg) {
     pa_heap_t *h = arg;
     if (!h || h == &pa_empty_heap) return;
+    if (h->debug) pa_quarantine_flush(h);
     /* Settle every page first (no freer will hand h a block any more),
     ** then free what was handed: both without the lock, since a page may
     ** retire.  The thread still uses h for that. */

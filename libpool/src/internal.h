@@ -43,6 +43,10 @@
 #define PA_SLICES         64
 /* The OS page size, from the OS (os.c; sysconf, read once). */
 #define PA_OS_PAGE        pa_os_page_size()
+/* The last OS page of every span is a guard (PROT_NONE): an overflow past
+** a page's last block, or an underflow below the first block of the page
+** above it, faults.  Free slices that are not resident are PROT_NONE too. */
+#define PA_GUARD          PA_OS_PAGE
 /* Addresses we can own: the 47-bit user half of x86-64/aarch64. */
 #define PA_ADDR_BITS      47
 #define PA_MAP_ENTRIES    ((size_t)1 << (PA_ADDR_BITS - PA_SEG_SHIFT))
@@ -151,7 +155,7 @@ typedef struct pa_large {
     size_t offset;                  /* block = (char *)header + offset: the
                                     ** alignment, when that exceeds the header */
     size_t request;
-    uint32_t debug;                 /* canary after the request */
+    uint32_t debug;                 /* canary after the request; PA_LARGE_ZERO: malloc(0) */
     uint32_t reused;                /* from the cache: not zero-filled */
     struct pa_heap *heap;           /* under the lock: NULL once its thread exits */
     struct pa_large *next, *prev;   /* global list, under the lock */
@@ -340,6 +344,8 @@ PA_INLINE bool pa_is_block(const void *p) {
 PA_HIDDEN void *pa_os_map(size_t size, size_t align);
 PA_HIDDEN void pa_os_unmap(void *p, size_t size);
 PA_HIDDEN void pa_os_purge(void *p, size_t size);
+PA_HIDDEN void pa_os_decommit(void *p, size_t size);
+PA_HIDDEN bool pa_os_protect(void *p, size_t size, bool access);
 PA_HIDDEN void pa_map_set(uintptr_t start, size_t size, unsigned kind);
 PA_HIDDEN uint64_t pa_clock_ms(void);
 PA_HIDDEN void pa_os_init(void);
@@ -422,12 +428,16 @@ PA_HIDDEN void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n);
 PA_HIDDEN size_t pa_large_usable(const pa_large_t *lg);
 
 /* ---- debug mode (debug.c) ---- */
+#define PA_LARGE_ZERO  2      /* a debug malloc(0): its block is a PROT_NONE page */
 #define PA_DEBUG_EXTRA 16
 #define PA_POISON      0xDF
 #define PA_CANARY      0xCB
 PA_HIDDEN void pa_debug_on_alloc(pa_page_t *pg, void *p, size_t n);
 PA_HIDDEN void pa_debug_on_free(pa_page_t *pg, void *p);
 PA_HIDDEN size_t pa_debug_request(const pa_page_t *pg, const void *p);
+PA_HIDDEN void *pa_debug_quarantine(void *p);
+PA_HIDDEN void *pa_debug_quarantine_take(void);
+PA_HIDDEN void pa_quarantine_flush(pa_heap_t *h);
 
 /* ---- tooling hooks: valgrind client requests and ASan poisoning ---- */
 #if defined(POOL_VALGRIND)

@@ -69,7 +69,10 @@ static void large_unmap_idle(void *p, size_t size) {
 ** bytes waits here instead, resident, for the next large request that
 ** fits it, for at most the decay (POOL_DECAY_MS); pool_trim() empties it.
 ** Its map entries are cleared while it waits, so pool_owns() and every
-** free treat it as memory libpool does not have.  All under the lock. */
+** free treat it as memory libpool does not have.  It waits PROT_NONE, and
+** is moved (mremap, no copy) to a fresh address when it is reused, so a
+** write through a dangling pointer faults, before and after the reuse,
+** as it would on an unmapped block.  All under the lock. */
 #define LCACHE_N     8
 #define LCACHE_ONE   ((size_t)16 << 20)
 #define LCACHE_BYTES ((size_t)32 << 20)
@@ -110,6 +113,7 @@ static bool lcache_put(void *base, size_t size) {
         lcache_drop(oldest);
     }
     PA_TOOL_NOACCESS(base, size);
+    pa_os_protect(base, size, false);
     lcache[lcache_n].base = base;
     lcache[lcache_n].size = size;
     lcache[lcache_n].since = pa_clock_ms();
@@ -137,6 +141,18 @@ static void *lcache_take(size_t size) {
     lcache_bytes -= have;
     lcache[best] = lcache[--lcache_n];
     if (have > size) large_unmap_idle((uint8_t *)base + size, have - size);
+    void *to = pa_os_map(size, PA_SEG_SIZE);
+    void *moved = to ? mremap(base, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) : MAP_FAILED;
+    if (moved != MAP_FAILED) {
+        PA_TOOL_UNMAP(base, size);   /* the old range is gone: a dangling write faults */
+        base = moved;
+    } else if (to) {
+        pa_os_unmap(to, size);       /* kept in place, still checked: reused */
+    }
+    if (!pa_os_protect(base, size, true)) {       /* no more mappings: a miss */
+        large_unmap_idle(base, size);
+        return NULL;
+    }
     atomic_fetch_add_explicit(&pa_g.committed, (int64_t)size, memory_order_relaxed);
     PA_TOOL_INTERNAL(base, size);
     return base;
@@ -150,9 +166,13 @@ static size_t large_map_size(size_t off, size_t n) {
     return sz;
 }
 
+/* A debug heap's malloc(0) comes here too: its address is the start of a
+** PROT_NONE page after the header, so any read or write of it faults. */
 void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
+    bool zero = h->debug && n == 0;
+    if (zero && align < PA_OS_PAGE) align = PA_OS_PAGE;
     if (n == 0) n = 1; /* a unique address inside the mapping */
-    size_t req = n;
+    size_t req = zero ? 0 : n;
     if (h->debug) {
         if (n > SIZE_MAX - PA_DEBUG_EXTRA) { errno = ENOMEM; return NULL; }
         n += PA_DEBUG_EXTRA;
@@ -177,7 +197,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     }
     *lg = probe;
     lg->magic = pa_g.key ^ (uintptr_t)lg;
-    lg->debug = (uint32_t)h->debug;
+    lg->debug = zero ? PA_LARGE_ZERO : (uint32_t)h->debug;
     lg->heap = h;
     if (h->kind == PA_HEAP_USER) pa_heap_take(h, large_charge(h, lg)); /* checked above */
     large_account(h, lg, +1);
@@ -188,7 +208,8 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     pa_unlock();
     pa_map_set((uintptr_t)lg, map, PA_MAP_LARGE);
     uint8_t *p = (uint8_t *)lg + off;
-    if (h->debug) memset(p + req, PA_CANARY, map - off - req);
+    if (zero) pa_os_protect(p, map - off, false);
+    else if (h->debug) memset(p + req, PA_CANARY, map - off - req);
     PA_TOOL_ALLOC(p, req, !lg->reused);
     return p;
 }
@@ -208,7 +229,7 @@ void pa_large_release_locked(pa_large_t *lg) {
 /* Free from heap h: the block's own heap gets its bytes back; the counts
 ** of blocks and bytes go to the freeing heap like every other free. */
 void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
-    if (lg->debug) {
+    if (lg->debug == 1) {
         uint8_t *p = (uint8_t *)lg + lg->offset;
         for (size_t i = lg->request; i < lg->map_size - lg->offset; i++)
             if (p[i] != PA_CANARY) pa_fault("heap buffer overflow past", p, lg->request);

@@ -81,6 +81,21 @@ void pa_os_purge(void *p, size_t size) {
     atomic_fetch_add_explicit(&pa_g.madvises, 1, memory_order_relaxed);
 }
 
+/* Give the pages back and make the range inaccessible (PROT_NONE) in one
+** call: a stray access to free memory faults instead of landing. */
+void pa_os_decommit(void *p, size_t size) {
+    void *r = mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) pa_os_purge(p, size);   /* still given back, only not guarded */
+    else atomic_fetch_add_explicit(&pa_g.madvises, 1, memory_order_relaxed);
+}
+
+/* Open (read-write) or close (PROT_NONE) a page-aligned range.  False when
+** the kernel refuses (ENOMEM: past vm.max_map_count, since every guard
+** splits a mapping); callers then do without the guard or the memory. */
+bool pa_os_protect(void *p, size_t size, bool access) {
+    return mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
 /* Mark the 4 MiB chunks of [start, start+size) as a segment, as a large
 ** block (with each chunk's distance from the start), or as not ours.
 ** Clear before unmapping and set after mapping, so pool_owns() never

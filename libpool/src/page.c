@@ -52,7 +52,7 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
     pg->block_size = bs;
     pg->magic = UINT64_MAX / bs + 1;           /* ceil(2^64 / bs), for every bs > 1 */
     pg->start = (uint8_t *)pa_segment_of(pg) + (size_t)pg->index * PA_SLICE_SIZE;
-    pg->reserved = (uint32_t)((size_t)pg->slices * PA_SLICE_SIZE / bs);
+    pg->reserved = (uint32_t)(((size_t)pg->slices * PA_SLICE_SIZE - PA_GUARD) / bs);
     PA_CNT_SET(pg->capacity, 0);
     PA_CNT_SET(pg->carved, 0);
     PA_CNT_SET(pg->used, 0);
@@ -60,16 +60,18 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
     pg->in_full = 0;
     pg->debug = 0;
     atomic_store_explicit(&pg->xthread_free, PA_TF_NORMAL, memory_order_relaxed);
-    assert(pg->reserved >= 8);
+    assert(pg->reserved >= 7);              /* 8 but for the guard page of the largest classes */
 }
 
-/* Carve up to an OS page's worth (at least one block) of fresh blocks onto
-** the free list.  False when the span is fully carved. */
+/* Carve up to an OS page's worth (at least two blocks) of fresh blocks onto
+** the free list: the block after one handed out is then a free block whose
+** encoded link an overflow corrupts, which the next pops find.  False when
+** the span is fully carved. */
 bool pa_page_extend(pa_page_t *pg) {
     uint32_t cap = PA_CNT_GET(pg->capacity);
     if (cap >= pg->reserved) return false;
     uint32_t bs = pg->block_size;
-    uint32_t n = bs >= PA_OS_PAGE ? 1 : PA_OS_PAGE / bs;
+    uint32_t n = bs >= PA_OS_PAGE / 2 ? 2 : PA_OS_PAGE / bs;
     if (n > pg->reserved - cap) n = pg->reserved - cap;
     uint8_t *first = pg->start + (size_t)cap * bs;
     pa_block_t *end = pg->free;

@@ -17,6 +17,22 @@ static uint64_t runs_of(uint64_t m, unsigned n) {
     return r;
 }
 
+/* Bytes of slice 0 the header needs; the rest of slice 0 is a guard. */
+#define SEG_HDR (((sizeof(pa_segment_t) + PA_OS_PAGE - 1) / PA_OS_PAGE) * PA_OS_PAGE)
+
+/* Protection of slices (README "Hardening"): a free slice that is not
+** resident (clean) is PROT_NONE; a dirty free slice is read-write; a span
+** in use is read-write but for its last OS page, its guard.  Changed only
+** when spans are taken and given back and when slices are purged, never on
+** a malloc or free fast path. */
+static void *slice_addr(pa_segment_t *s, unsigned i) { return (uint8_t *)s + (size_t)i * PA_SLICE_SIZE; }
+
+/* Every guard splits a mapping, and the kernel allows vm.max_map_count
+** (65530) per process: about 38,000 per GiB of 1-slice pages.  Spans get
+** their guard page while the process holds less than this much; past it
+** the page is left read-write (the layout is the same). */
+#define GUARD_MAX ((int64_t)512 << 20)
+
 /* A new segment: mapped, registered, every slice but the header free. */
 static pa_segment_t *segment_new(void) {
     pa_segment_t *s = pa_g.spare;
@@ -27,6 +43,7 @@ static pa_segment_t *segment_new(void) {
         s = pa_os_map(PA_SEG_SIZE, PA_SEG_SIZE);
         if (!s) return NULL;
         atomic_fetch_add_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+        pa_os_protect((uint8_t *)s + SEG_HDR, PA_SEG_SIZE - SEG_HDR, false);
         s->id = pa_g.next_seg_id++;
         for (unsigned i = 0; i < PA_SLICES; i++) {
             s->slice_page[i] = &pa_empty_page;
@@ -48,7 +65,7 @@ static void segment_drop(pa_segment_t *s) {
     if (s->prev) s->prev->next = s->next; else pa_g.segments = s->next;
     if (s->next) s->next->prev = s->prev;
     if (s->dirty_mask) {
-        pa_os_purge((uint8_t *)s + PA_SLICE_SIZE, PA_SEG_SIZE - PA_SLICE_SIZE);
+        pa_os_decommit(slice_addr(s, 1), PA_SEG_SIZE - PA_SLICE_SIZE);
         atomic_fetch_sub_explicit(&pa_g.dirty, (int64_t)(__builtin_popcountll(s->dirty_mask) * PA_SLICE_SIZE),
                                   memory_order_relaxed);
         s->dirty_mask = s->young_mask = 0;
@@ -71,6 +88,14 @@ bool pa_commit_ok(size_t bytes) {
     return lim == SIZE_MAX || (c >= 0 && (size_t)c + bytes <= lim);
 }
 
+/* Where in a run mask r a span of n slices goes: the longest spans from
+** the top of a segment, the others from the bottom, so the two kinds do
+** not interleave, and a small block's 1 MiB neighbours (16 slices away)
+** are more often free slices (PROT_NONE) than another page. */
+static unsigned span_at(uint64_t r, unsigned n) {
+    return n == 16 ? 63u - (unsigned)__builtin_clzll(r) : (unsigned)__builtin_ctzll(r);
+}
+
 /* A span of `slices` slices.  Resident (dirty) free slices are preferred:
 ** they cost no page faults and no new memory. */
 pa_page_t *pa_span_alloc(unsigned slices) {
@@ -82,16 +107,23 @@ pa_page_t *pa_span_alloc(unsigned slices) {
         uint64_t r = runs_of(s->free_mask, slices);
         if (!r) continue;
         uint64_t rd = runs_of(s->dirty_mask, slices);
-        if (rd) { best = s; at = (unsigned)__builtin_ctzll(rd); break; }
-        if (!best) { best = s; at = (unsigned)__builtin_ctzll(r); }
+        if (rd) { best = s; at = span_at(rd, slices); break; }
+        if (!best) { best = s; at = span_at(r, slices); }
     }
     if (!best) {
         best = segment_new();
         if (!best) return NULL;
-        at = 1;
+        at = span_at(runs_of(best->free_mask, slices), slices);
     }
     uint64_t bits = slice_bits(at, slices);
     int64_t was_dirty = __builtin_popcountll(best->dirty_mask & bits);
+    uint8_t *base = slice_addr(best, at);
+    bool guard = atomic_load_explicit(&pa_g.reserved, memory_order_relaxed) < GUARD_MAX;
+    if (was_dirty < (int64_t)slices && !pa_os_protect(base, bytes - (guard ? PA_GUARD : 0), true)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (guard && (best->dirty_mask & (1ull << (at + slices - 1)))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
     best->young_mask &= ~bits;
@@ -113,6 +145,10 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     uint64_t bits = slice_bits(at, n);
     PA_ASSERT((s->free_mask & bits) == 0);
     for (unsigned i = 0; i < n; i++) s->slice_page[at + i] = &pa_empty_page;
+    /* Dirty slices are read-write: the guard opens.  If it cannot, the
+    ** slices count as clean, so the next span over them opens them all
+    ** (they stay resident, unseen by the purge, until then). */
+    bool open = pa_os_protect((uint8_t *)slice_addr(s, at + n) - PA_GUARD, PA_GUARD, true);
     atomic_store_explicit(&pg->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
     if (!idle) {
@@ -122,8 +158,12 @@ void pa_span_free(pa_page_t *pg, bool idle) {
         s->last_dirty = now;
     }
     s->free_mask |= bits;
-    s->dirty_mask |= bits;
-    atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    if (open) {
+        s->dirty_mask |= bits;
+        atomic_fetch_add_explicit(&pa_g.dirty, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
+    } else {
+        s->young_mask &= ~bits;
+    }
     atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     if (s->free_mask == ~1ull) segment_drop(s);
     else pa_purge(false);
@@ -159,7 +199,7 @@ size_t pa_purge(bool all) {
             unsigned i = (unsigned)__builtin_ctzll(m);
             uint64_t rest = ~(m >> i);
             unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
-            pa_os_purge((uint8_t *)s + (size_t)i * PA_SLICE_SIZE, (size_t)n * PA_SLICE_SIZE);
+            pa_os_decommit(slice_addr(s, i), (size_t)n * PA_SLICE_SIZE);
             released += (size_t)n * PA_SLICE_SIZE;
             m &= ~slice_bits(i, n);
         }

@@ -41,11 +41,12 @@ const uint8_t pa_direct_class[PA_DIRECT] = {
     19,
 };
 
-/* Slices in a page of class cls: enough that a page holds at least eight
-** blocks, small enough that a half-used page wastes little. */
+/* Slices in a page of class cls: enough that a page holds eight blocks
+** (seven for the largest class of a span length, beside its guard page),
+** small enough that a half-used page wastes little. */
 unsigned pa_class_slices(unsigned cls) {
     uint32_t bs = pa_class_size[cls];
-    if (bs <= 8192) return 1;
+    if (bs <= 7168) return 1;            /* 8 blocks and the span's guard page */
     if (bs <= 32768) return 4;
     return 16;
 }
