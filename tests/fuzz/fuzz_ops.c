@@ -165,7 +165,8 @@ static void fz_check_heap_stats(int hi) {
     for (int k = 0; k < FZ_SLOTS; k++) {
         if (!slots[k].p || slots[k].heap != hi) continue;
         live += slots[k].n;
-        int c = pool_size_class(slots[k].n + (hp->debug ? 16 : 0));
+        /* A debug heap's malloc(0) is a guard page behind a large header. */
+        int c = hp->debug && slots[k].n == 0 ? -1 : pool_size_class(slots[k].n + (hp->debug ? 16 : 0));
         if (c < 0) large++;
         else per[c]++;
     }
