@@ -5,7 +5,8 @@
 **
 ** Environment: POOLLUA_LIMIT=bytes[k|m|g] caps the state's heap (scripts
 ** may not then change it; without it they may, with poolalloc.limit(n));
-** POOL_DEBUG=1 turns on libpool's debug checks for the heap.
+** POOL_DEBUG=1 turns on libpool's debug checks for the heap (libpool reads
+** it, for every heap, as in every face).
 */
 #include <ctype.h>
 #include <errno.h>
@@ -400,8 +401,6 @@ int main(int argc, char **argv) {
         }
         opts.script_limit = 0;
     }
-    const char *dbg = getenv("POOL_DEBUG");
-    opts.debug = dbg && strcmp(dbg, "1") == 0;
     lua_State *L = pool_lua_newstate(&opts);
     if (L == NULL) {
         pl_message(pl_progname, "cannot create state: not enough memory");
