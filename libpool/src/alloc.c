@@ -91,7 +91,7 @@ PA_NOINLINE void *pa_malloc_slow(pa_heap_t *h, size_t n) {
 }
 
 /* Fast path: n <= 1 KiB and the thread's page for it has a free block.
-** Cost: ~17 instructions, no lock, no atomic instruction. */
+** Cost (callgrind): 21 instructions, no lock, no atomic instruction. */
 void *pool_malloc(size_t n) {
     if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_heap_t *h = pa_tls_heap;
