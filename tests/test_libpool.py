@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, cmake_build
 
 C_TESTS = ["test_api", "test_heap", "test_model", "test_threads", "test_xthread", "test_steady", "test_trim", "test_fork",
-           "test_faults", "test_badinput", "test_leaks", "test_posix"]
+           "test_faults", "test_badinput", "test_leaks", "test_posix", "test_sized"]
 
 
 def run(cmd, env=None, timeout=900):
@@ -39,14 +39,19 @@ def test_asan_ubsan():
     """The whole C suite under AddressSanitizer + UndefinedBehaviorSanitizer."""
     bdir = sanitizer_build("address,undefined")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="halt_on_error=1")
+    # test_fork is left out: ASan's own allocator is not fork-safe under
+    # threads (a forked child hung in its SizeClassAllocator64 mutex, taken by
+    # a thread's exit in the child, in 1 of 9 runs; libpool's frames were not
+    # on the stack).  The normal build runs test_fork.
     code, out = run(["ctest", "--test-dir", str(bdir), "--output-on-failure", "-j2",
-                     "-R", "^test_(api|heap|model|threads|xthread|steady|trim|fork|faults|badinput|leaks)$"], env=env, timeout=1800)
+                     "-R", "^test_(api|heap|model|threads|xthread|steady|trim|faults|badinput|leaks|posix|sized)$"],
+                    env=env, timeout=1800)
     assert code == 0, out[-6000:]
     assert "100% tests passed" in out, out[-3000:]
 
 
 def test_tsan_threads():
-    """The multi-thread stress and the fork test under ThreadSanitizer."""
+    """The thread stresses, heaps and the API under ThreadSanitizer."""
     bdir = sanitizer_build("thread")
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1")
     for name in ("test_threads", "test_xthread", "test_heap", "test_api"):
