@@ -142,10 +142,12 @@ static void *lcache_take(size_t size) {
     lcache[best] = lcache[--lcache_n];
     if (have > size) large_unmap_idle((uint8_t *)base + size, have - size);
     void *to = pa_os_map(size, PA_SEG_SIZE);
+    /* The old range's poison goes before the move: once moved, another
+    ** thread may map those addresses (ASan reported its fresh header). */
+    if (to) PA_TOOL_UNMAP(base, size);
     void *moved = to ? mremap(base, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) : MAP_FAILED;
     if (moved != MAP_FAILED) {
-        PA_TOOL_UNMAP(base, size);   /* the old range is gone: a dangling write faults */
-        base = moved;
+        base = moved;                /* the old range is gone: a dangling write faults */
     } else if (to) {
         pa_os_unmap(to, size);       /* kept in place, still checked: reused */
     }

@@ -64,6 +64,7 @@ void *pa_os_remap(void *p, size_t old_size, size_t new_size, size_t align) {
     void *r = mremap(p, old_size, new_size, 0);
     if (r == MAP_FAILED) {
         void *t = pa_os_map(new_size, align);
+        if (t) PA_TOOL_UNMAP(p, old_size);   /* before the move: see lcache_take */
         r = t ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, t) : MAP_FAILED;
         if (r == MAP_FAILED) {
             if (t) pa_os_unmap(t, new_size);
