@@ -70,7 +70,7 @@ void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
     pa_page_t *pg;
     pa_block_t *b = heap_alloc_block(h, cls, &pg);
     if (!b) {
-        if (h->kind == PA_HEAP_USER) PA_CNT_ADD(h->live, -(int64_t)heap_charge(h, req, usable));
+        if (h->kind == PA_HEAP_USER) pa_heap_give(h, (int64_t)heap_charge(h, req, usable));
         errno = ENOMEM;
         return NULL;
     }

@@ -145,7 +145,7 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     pa_page_t *pg = checked_page(p);
     pa_heap_t *owner = atomic_load_explicit(&pg->owner, memory_order_acquire);
     if (h->kind == PA_HEAP_USER && owner == h)
-        PA_CNT_ADD(h->live, -(int64_t)(h->sized && size != PA_NOSIZE ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
+        pa_heap_give(h, (int64_t)(h->sized && size != PA_NOSIZE ? size : pg->debug ? pa_debug_request(pg, p) : pg->block_size));
     if (pg->debug) {
         pa_debug_on_free(pg, p);
         /* Thread heaps only: a first-class heap may be destroyed while
@@ -222,7 +222,7 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
             page_push(pg, b);
             PA_TOOL_FREE(b);
             PA_TOOL_NOACCESS(b, pg->block_size);
-            PA_CNT_ADD(h->live, -(int64_t)(h->sized ? size : pg->block_size));
+            pa_heap_give(h, (int64_t)(h->sized ? size : pg->block_size));
             PA_CNT_ADD(pg->count->frees, 1);
             page_unuse(h, pg);
             return;
@@ -252,7 +252,7 @@ size_t pool_usable_size(const void *p) {
 static bool resize_in_place(pa_heap_t *h, size_t o, size_t n) {
     if (!h->sized) return true;
     if (n > o && !pa_heap_take(h, n - o)) { errno = ENOMEM; return false; }
-    if (n < o) PA_CNT_ADD(h->live, -(int64_t)(o - n));
+    if (n < o) pa_heap_give(h, (int64_t)(o - n));
     return true;
 }
 
@@ -280,7 +280,11 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
         pa_large_t *lg = pa_large_header(p, e);
         if (!lg->debug) return pa_large_realloc(h ? h : counted, lg, n);
     }
+    /* A sized heap holds a shrink to its limit as if the old block were gone. */
+    int64_t credit = h && h->sized && n < said ? (int64_t)said : 0;
+    if (credit) pa_heap_give(h, credit);
     void *q = h ? pool_heap_malloc((pool_heap_t *)h, n) : pool_malloc(n);
+    if (credit) pa_heap_give(h, -credit);
     if (!q) return NULL;
     size_t keep = said < old ? said : old;
     memcpy(q, p, keep < n ? keep : n);
@@ -311,9 +315,9 @@ void *pool_heap_realloc_sized(pool_heap_t *heap, void *p, size_t oldsize, size_t
         if (pa_class_of(oldsize) == pa_class_of(newsize)) return resize_in_place(h, oldsize, newsize) ? p : NULL;
         /* A shrink is held to the limit as if the old block were gone. */
         int64_t credit = h->sized && newsize < oldsize ? (int64_t)oldsize : 0;
-        PA_CNT_ADD(h->live, -credit);
+        pa_heap_give(h, credit);
         void *q = pool_heap_malloc(heap, newsize);
-        PA_CNT_ADD(h->live, credit);
+        pa_heap_give(h, -credit);
         if (!q) return NULL;
         memcpy(q, p, oldsize < newsize ? oldsize : newsize);
         pool_heap_free_sized(heap, p, oldsize);

@@ -106,7 +106,7 @@ static void heap_struct_free(pa_heap_t *h) {
     for (unsigned t = 0; t < POOL_NTAGS; t++) pa_g.dead_tags[t] += PA_CNT_GET(h->tags[t]);
     pa_g.dead_large_blocks += PA_CNT_GET(h->large_blocks);
     pa_g.dead_large_bytes += PA_CNT_GET(h->large_bytes);
-    if (h->sized) pa_g.dead_live += PA_CNT_GET(h->live);
+    if (h->sized) pa_g.dead_live += pa_heap_live(h);
     if (h->prev_heap) h->prev_heap->next_heap = h->next_heap; else pa_g.heaps = h->next_heap;
     if (h->next_heap) h->next_heap->prev_heap = h->prev_heap;
     h->dead = 1;
@@ -234,7 +234,7 @@ adopted:
 /* Live bytes of a heap: exact for first-class heaps, derived from the
 ** per-class counters for thread heaps. */
 static int64_t heap_live(const pa_heap_t *h) {
-    if (h->kind == PA_HEAP_USER) return PA_CNT_GET(h->live);
+    if (h->kind == PA_HEAP_USER) return pa_heap_live(h);
     int64_t live = PA_CNT_GET(h->large_bytes);
     for (unsigned c = 0; c < PA_NCLASSES; c++)
         live += (int64_t)(PA_CNT_GET(h->count[c].allocs) - PA_CNT_GET(h->count[c].frees)) * pa_class_size[c];
@@ -247,6 +247,29 @@ void pa_heap_sample_peak(pa_heap_t *h) {
     if (h->kind != PA_HEAP_THREAD) return;
     int64_t live = heap_live(h);
     if (live > 0 && (uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
+}
+
+/* pa_heap_take took h past high = min(limit, peak): past the limit it
+** gives the bytes back and refuses, else live is the new peak. */
+bool pa_heap_take_slow(pa_heap_t *h, size_t add) {
+    int64_t live = pa_heap_live(h);
+    if ((uint64_t)live > h->limit) {
+        pa_heap_give(h, (int64_t)add);
+        return false;
+    }
+    PA_ASSERT((uint64_t)live > PA_CNT_GET(h->peak));
+    PA_CNT_SET(h->peak, (uint64_t)live);
+    pa_heap_rebound(h, live);
+    return true;
+}
+
+/* After h's limit or peak changed: high and headroom again describe `live`,
+** the live bytes from before the change. */
+void pa_heap_rebound(pa_heap_t *h, int64_t live) {
+    uint64_t peak = PA_CNT_GET(h->peak);
+    uint64_t high = peak < h->limit ? peak : h->limit;
+    PA_CNT_SET(h->high, high);
+    PA_CNT_SET(h->headroom, (int64_t)high - live);
 }
 
 /* ---- public: first-class heaps ---- */
@@ -263,6 +286,7 @@ pool_heap_t *pool_heap_new(const pool_heap_options_t *opts) {
         h->debug = (uint8_t)(opts->debug != 0);
         h->sized = (uint8_t)(opts->sized != 0);
         if (opts->name) strncpy(h->name, opts->name, sizeof h->name - 1);
+        pa_heap_rebound(h, 0);
     }
     if (pa_g.debug) h->debug = 1;
     return (pool_heap_t *)h;
@@ -293,8 +317,9 @@ void pool_heap_destroy(pool_heap_t *heap) {
         lg = next;
     }
     /* Its blocks are gone: count them freed so process totals stay whole. */
+    pa_lua_drop(h);
     for (unsigned c = 0; c < PA_NCLASSES; c++) PA_CNT_SET(h->count[c].frees, PA_CNT_GET(h->count[c].allocs));
-    PA_CNT_SET(h->live, 0);
+    pa_heap_rebound(h, 0);
     PA_CNT_SET(h->large_blocks, 0);
     PA_CNT_SET(h->large_bytes, 0);
     PA_CNT_SET(h->large_frees, PA_CNT_GET(h->large_allocs));
@@ -304,8 +329,11 @@ void pool_heap_destroy(pool_heap_t *heap) {
 
 size_t pool_heap_set_limit(pool_heap_t *heap, size_t bytes) {
     if (!heap) { errno = EINVAL; return 0; }
-    size_t old = heap->h.limit == SIZE_MAX ? 0 : heap->h.limit;
-    heap->h.limit = bytes ? bytes : SIZE_MAX;
+    pa_heap_t *h = &heap->h;
+    size_t old = h->limit == SIZE_MAX ? 0 : h->limit;
+    int64_t live = pa_heap_live(h);
+    h->limit = bytes ? bytes : SIZE_MAX;
+    pa_heap_rebound(h, live);
     return old;
 }
 

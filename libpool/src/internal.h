@@ -54,7 +54,6 @@
 #define PA_NCLASSES       POOL_NCLASSES
 #define PA_SMALL_MAX      1024            /* served by the direct table */
 #define PA_DIRECT         (PA_SMALL_MAX / 16 + 1)
-#define PA_LUA_CLASSES    20              /* classes up to PA_SMALL_MAX (sized.c) */
 #define PA_MAX_CLASS      POOL_MAX_CLASS_SIZE
 /* Emptied pages a heap keeps, in bytes of span, before the oldest go back
 ** to the segments (they also go once idle for the decay). */
@@ -172,6 +171,18 @@ typedef struct pa_class_count {
 
 enum { PA_HEAP_THREAD = 1, PA_HEAP_USER = 2 };
 
+/* sized.c: blocks a Lua state freed, of one granule (LIFO, plain links);
+** how many more the list may take (-1 while a refused push is undone);
+** how many it handed out.  32 bytes, so that the fast path addresses the
+** list of a size n as twice (n + 15) & ~15, with no shift. */
+typedef struct pa_lua_list {
+    pa_block_t *free;
+    PA_CNT(uint64_t) pops;
+    PA_CNT(int32_t) room;
+    uint32_t pad[3];
+} pa_lua_list_t;
+_Static_assert(sizeof(pa_lua_list_t) == 32, "pa_lua_list_t: the fast path scales by 2");
+
 /* A heap: the pages of one thread (thread heaps) or of one first-class heap. */
 typedef struct pa_heap {
     pa_page_t *direct[PA_DIRECT];   /* page to allocate from, by (n+15)/16 */
@@ -182,8 +193,12 @@ typedef struct pa_heap {
     pa_page_list_t empty[PA_SPAN_KINDS]; /* emptied pages by span length, newest first */
     uint32_t nempty;
     size_t empty_bytes;
-    /* exact byte accounting of first-class heaps */
-    PA_CNT(int64_t) live;
+    /* Exact byte accounting of first-class heaps.  Live bytes are kept as
+    ** headroom = high - live, where high = min(limit, peak): taking n bytes
+    ** under the limit while updating the peak is then one subtract and one
+    ** sign test (pa_heap_take, the Lua fast path). */
+    PA_CNT(int64_t) headroom;
+    PA_CNT(uint64_t) high;
     PA_CNT(uint64_t) peak;
     size_t limit;                   /* SIZE_MAX: none */
     PA_CNT(uint64_t) reallocs;
@@ -199,10 +214,8 @@ typedef struct pa_heap {
     uint8_t kind, debug, sized, dead;
     uint8_t lua_open;               /* sized.c: the Lua cache below is in use */
     uint32_t id;
-    /* sized.c: blocks the Lua state freed, by class (LIFO, plain links),
-    ** and how many more each class may take. */
-    pa_block_t *lua_free[PA_LUA_CLASSES];
-    uint16_t lua_room[PA_LUA_CLASSES];
+    /* sized.c: the Lua lists, one per 16-byte granule of the size. */
+    pa_lua_list_t lua[PA_DIRECT];
     char name[32];
     struct pa_heap *next_heap, *prev_heap; /* global list of live heaps */
     /* Blocks other threads freed into this heap's parked pages (atomic
@@ -274,14 +287,25 @@ PA_HIDDEN unsigned pa_class_slices(unsigned cls);
 /* Index of a span length (1, 4, 16 slices) in a heap's empty cache. */
 PA_INLINE unsigned pa_span_kind(unsigned slices) { return slices == 1 ? 0 : slices == 4 ? 1 : 2; }
 
+/* Live bytes of a first-class heap (exact). */
+PA_INLINE int64_t pa_heap_live(const pa_heap_t *h) {
+    return (int64_t)PA_CNT_GET(h->high) - PA_CNT_GET(h->headroom);
+}
+
+/* A first-class heap's live bytes fall by `bytes` (negative: rise, with
+** no limit test: the caller undoes a credit). */
+PA_INLINE void pa_heap_give(pa_heap_t *h, int64_t bytes) { PA_CNT_ADD(h->headroom, bytes); }
+
+PA_HIDDEN bool pa_heap_take_slow(pa_heap_t *h, size_t add);
+PA_HIDDEN void pa_heap_rebound(pa_heap_t *h, int64_t live);
+
 /* Whether a first-class heap may take `add` more bytes; if so, take them
-** (its exact live count and peak). */
+** (its exact live count and peak).  Cost: a subtract and a sign test,
+** unless the take passes the limit or sets a new peak. */
 PA_INLINE bool pa_heap_take(pa_heap_t *h, size_t add) {
-    int64_t live = PA_CNT_GET(h->live) + (int64_t)add;
-    if (PA_UNLIKELY((uint64_t)live > h->limit)) return false;
-    PA_CNT_SET(h->live, live);
-    if ((uint64_t)live > PA_CNT_GET(h->peak)) PA_CNT_SET(h->peak, (uint64_t)live);
-    return true;
+    int64_t a = PA_CNT_GET(h->headroom) - (int64_t)add;
+    PA_CNT_SET(h->headroom, a);
+    return PA_LIKELY(a >= 0) || pa_heap_take_slow(h, add);
 }
 
 /* ---- default-mode checks ----
@@ -411,6 +435,8 @@ PA_HIDDEN void pa_heap_set_curr(pa_heap_t *h, unsigned cls);
 PA_HIDDEN void pa_heap_point(pa_heap_t *h, unsigned cls, pa_page_t *pg);
 
 /* ---- heaps (heap.c) ---- */
+PA_HIDDEN void pa_lua_counts(const pa_heap_t *h, uint64_t allocs[PA_NCLASSES], uint64_t frees[PA_NCLASSES]);
+PA_HIDDEN void pa_lua_drop(pa_heap_t *h);
 PA_HIDDEN pa_heap_t *pa_heap_thread(void);
 PA_HIDDEN pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls);
 PA_HIDDEN void pa_heap_sample_peak(pa_heap_t *h);

@@ -186,7 +186,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     pa_large_t probe = { .map_size = map, .offset = off, .request = req };
     if (h->kind == PA_HEAP_USER) {
         size_t add = h->sized || h->debug ? req : map - off;
-        if ((uint64_t)(PA_CNT_GET(h->live) + (int64_t)add) > h->limit) { errno = ENOMEM; return NULL; }
+        if ((uint64_t)(pa_heap_live(h) + (int64_t)add) > h->limit) { errno = ENOMEM; return NULL; }
     }
     pa_lock();
     pa_large_t *lg = align <= PA_SEG_SIZE ? lcache_take(map) : NULL;
@@ -241,7 +241,7 @@ void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
     if (h && h != &pa_empty_heap) PA_CNT_ADD(h->large_frees, 1);
     else atomic_fetch_add_explicit(&pa_g.loose_large_frees, 1, memory_order_relaxed);
     pa_lock();
-    if (lg->heap == h && h->kind == PA_HEAP_USER) PA_CNT_ADD(h->live, -(int64_t)large_charge(h, lg));
+    if (lg->heap == h && h->kind == PA_HEAP_USER) pa_heap_give(h, (int64_t)large_charge(h, lg));
     pa_large_release_locked(lg);
     pa_unlock();
 }
@@ -267,7 +267,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     }
     if (charged && owner->limit != SIZE_MAX) {
         size_t after = owner->sized ? n : map - lg->offset;
-        if (after > before && (uint64_t)(PA_CNT_GET(owner->live) + (int64_t)(after - before)) > owner->limit) {
+        if (after > before && (uint64_t)(pa_heap_live(owner) + (int64_t)(after - before)) > owner->limit) {
             errno = ENOMEM;
             return NULL;
         }
@@ -279,7 +279,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
         size_t old_request = lg->request;
         lg->request = n;
         if (charged) {
-            PA_CNT_ADD(owner->live, -(int64_t)before);
+            pa_heap_give(owner, (int64_t)before);
             pa_heap_take(owner, large_charge(owner, lg)); /* checked above */
         }
         void *p = (uint8_t *)lg + lg->offset;
@@ -316,7 +316,7 @@ void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     pa_unlock();
     large_account(h, nl, +1);
     if (charged) {
-        PA_CNT_ADD(owner->live, -(int64_t)before);
+        pa_heap_give(owner, (int64_t)before);
         pa_heap_take(owner, large_charge(owner, nl)); /* checked above */
     }
     PA_TOOL_FREE((uint8_t *)lg + nl->offset);

@@ -12,15 +12,18 @@
 ** counted exactly (user heaps, large blocks); `derive` collects the
 ** per-class live blocks of heaps whose bytes are derived from them. */
 static void add_heap(pool_stats_t *st, const pa_heap_t *h, int64_t *live_exact, int64_t derive[PA_NCLASSES]) {
+    uint64_t lua_allocs[PA_NCLASSES] = {0}, lua_frees[PA_NCLASSES] = {0};
+    if (h->lua_open) pa_lua_counts(h, lua_allocs, lua_frees);
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
-        uint64_t a = PA_CNT_GET(h->count[c].allocs), f = PA_CNT_GET(h->count[c].frees);
+        uint64_t a = PA_CNT_GET(h->count[c].allocs) + lua_allocs[c];
+        uint64_t f = PA_CNT_GET(h->count[c].frees) + lua_frees[c];
         st->classes[c].allocs += a;
         st->classes[c].frees += f;
         st->classes[c].pages += (size_t)PA_CNT_GET(h->class_pages[c]);
         st->classes[c].free_blocks += (size_t)PA_CNT_GET(h->class_blocks[c]); /* minus live, below */
         if (h->kind != PA_HEAP_USER) derive[c] += (int64_t)(a - f);
     }
-    if (h->kind == PA_HEAP_USER) *live_exact += PA_CNT_GET(h->live);
+    if (h->kind == PA_HEAP_USER) *live_exact += pa_heap_live(h);
     else *live_exact += PA_CNT_GET(h->large_bytes);
     st->reallocs += PA_CNT_GET(h->reallocs);
     for (unsigned t = 0; t < POOL_NTAGS; t++) st->tags[t] += PA_CNT_GET(h->tags[t]);
@@ -118,8 +121,9 @@ void pool_reset_peak(void) {
 void pool_heap_reset_peak(pool_heap_t *heap) {
     if (!heap) return;
     pa_heap_t *h = &heap->h;
-    int64_t live = PA_CNT_GET(h->live);
+    int64_t live = pa_heap_live(h);
     PA_CNT_SET(h->peak, live > 0 ? (uint64_t)live : 0);
+    pa_heap_rebound(h, live);
 }
 
 /* ---- text and JSON ---- */

@@ -5,6 +5,7 @@
 ** realloc stays in place within a class and keeps the contents across
 ** classes, flush gives the blocks back, and debug heaps keep nothing. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "check.h"
@@ -124,7 +125,111 @@ static void test_bounds_and_debug(void) {
     pool_heap_destroy(d);
 }
 
+static unsigned rnd(unsigned m) {
+    static unsigned seed = 12345;
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % m;
+}
+
+/* Class index of a small request n, from the stats' class sizes. */
+static unsigned class_of(const pool_stats_t *st, size_t n) {
+    unsigned k = 0;
+    while (st->classes[k].size < n) k++;
+    return k;
+}
+
+/* A random run of Lua-shaped requests (news with tags, frees with the
+** size, reallocs within and across classes and past the small sizes),
+** with limits set and lifted and peaks reset, against a model: live
+** bytes, peak, tags, and each class's allocs, frees and live blocks are
+** exact after every step, flushed or not. */
+static void test_model(void) {
+    enum { SLOTS = 600, STEPS = 60000, NC = POOL_NCLASSES };
+    pool_heap_t *h = lua_heap(0, 0);
+    pool_stats_t st = stats_of(h);
+    static struct { char *p; size_t n; } slot[SLOTS];
+    uint64_t allocs[NC] = {0}, frees[NC] = {0}, tags[POOL_NTAGS] = {0}, large_allocs = 0, large_frees = 0;
+    size_t live = 0, peak = 0, limit = 0;
+#define RND(m) rnd(m)
+#define SMALL(n) ((n) <= 128 * 1024)
+#define SIZE() (RND(64) == 0 ? 128 * 1024 + 1 + RND(100000) : RND(8) == 0 ? 1025 + RND(3000) \
+                : 1 + RND(RND(4) == 0 ? 1024 : 96))
+#define COUNT(n, arr, large) do { if (SMALL(n)) arr[class_of(&st, (n))]++; else large++; } while (0)
+    for (int step = 0; step < STEPS; step++) {
+        unsigned i = RND(SLOTS), op = RND(16);
+        if (op == 0 && RND(50) == 0) {                     /* a limit near what is live, or none */
+            limit = RND(3) == 0 ? 0 : live + RND(4096);
+            pool_heap_set_limit(h, limit);
+        } else if (op == 1 && RND(50) == 0) {
+            pool_heap_reset_peak(h);
+            peak = live;
+        } else if (op == 2 && RND(200) == 0) {
+            pool_heap_lua_flush(h);
+        } else if (!slot[i].p) {
+            size_t n = SIZE(), tag = RND(20);
+            errno = 0;
+            char *p = LA(h, NULL, tag, n);
+            if (limit && live + n > limit) {
+                CHECK(p == NULL && errno == ENOMEM);
+                continue;
+            }
+            CHECK(p != NULL);
+            memset(p, (int)i, n);
+            slot[i].p = p, slot[i].n = n;
+            live += n;
+            if (live > peak) peak = live;
+            tags[tag < POOL_NTAGS ? tag : 0]++;
+            COUNT(n, allocs, large_allocs);
+        } else if (op < 10) {
+            CHECK((unsigned char)slot[i].p[slot[i].n - 1] == (unsigned char)i);
+            CHECK(LA(h, slot[i].p, slot[i].n, 0) == NULL);
+            live -= slot[i].n;
+            COUNT(slot[i].n, frees, large_frees);
+            slot[i].p = NULL;
+        } else {
+            size_t o = slot[i].n, n = SIZE();
+            /* In place (a small class kept, or large to large), only the
+            ** difference counts; a move holds both blocks for a moment, but
+            ** a shrink counts as if the old block were gone. */
+            bool same = SMALL(o) && SMALL(n) && class_of(&st, o) == class_of(&st, n);
+            bool delta = same || (!SMALL(o) && !SMALL(n));
+            size_t need = delta || n < o ? live - o + n : live + n;
+            errno = 0;
+            char *q = LA(h, slot[i].p, o, n);
+            if (limit && need > limit && (n > o || !delta)) {
+                CHECK(q == NULL && errno == ENOMEM);
+                continue;
+            }
+            CHECK(q != NULL);
+            CHECK((unsigned char)q[(o < n ? o : n) - 1] == (unsigned char)i);
+            memset(q, (int)i, n);
+            if (!same && (SMALL(o) || SMALL(n))) {
+                COUNT(n, allocs, large_allocs);
+                COUNT(o, frees, large_frees);
+            }
+            slot[i].p = q, slot[i].n = n;
+            if (need > peak) peak = need;
+            live = live - o + n;
+        }
+        if (step % 97 == 0 || step == STEPS - 1) {
+            st = stats_of(h);
+            CHECK_EQ(st.live_bytes, live);
+            CHECK_EQ(st.peak_bytes, peak);
+            for (unsigned t = 0; t < POOL_NTAGS; t++) CHECK_EQ(st.tags[t], tags[t]);
+            for (unsigned k = 0; k < NC; k++) {
+                CHECK_EQ(st.classes[k].allocs, allocs[k]);
+                CHECK_EQ(st.classes[k].frees, frees[k]);
+                CHECK_EQ(st.classes[k].live_blocks, allocs[k] - frees[k]);
+            }
+            CHECK_EQ(st.large_blocks, large_allocs - large_frees);
+            CHECK(pool_heap_check(h) > 0);
+        }
+    }
+    pool_heap_destroy(h);
+}
+
 int main(void) {
+    test_model();
     test_reuse_and_exact_stats();
     test_limit();
     test_realloc();
