@@ -509,7 +509,7 @@ static PyMethodDef pyd_methods[] = {
     { "_domains", pyd_domains, METH_NOARGS, pyd_domains_doc },
     { "_wrapped", pyd_is_wrapped, METH_NOARGS, "_wrapped() -> bool\n\nWhether our functions wrap CPython's (since the first install)." },
     { "_debug_hooks", pyd_debug_hooks, METH_NOARGS,
-      "_debug_hooks() -> bool\n\nWhether our functions sit beneath CPython's debug hooks (found on top when wrapping)." },
+      "_debug_hooks() -> bool\n\nWhether our functions sit beneath CPython's debug hooks (on top when we wrapped)." },
     { "_set_limit", pyd_set_limit, METH_O, pyd_set_limit_doc },
     { "_get_limit", pyd_get_limit, METH_NOARGS, "_get_limit() -> int\n\nThe pool's cap (0: none)." },
     { "stats", pyd_stats, METH_NOARGS, pyd_stats_doc },
