@@ -27,7 +27,8 @@ def expected_cross(mode, alloc_domains):
     """The (alloc>free) domain pairs the scenario frees pool blocks through:
     all of them, but only the matching ones under the debug hooks, which
     stay on top of the pool and stop any cross-domain free."""
-    return {f"{a}>{f}": 3 for a in alloc_domains for f in ("raw", "mem", "obj") if a == f or mode not in HOOKED}
+    return {f"{a}>{f}": 3 for a in alloc_domains for f in ("raw", "mem", "obj")
+            if a == f or mode not in HOOKED}
 
 
 @pytest.fixture(autouse=True)
