@@ -18,22 +18,23 @@ from pyproc import clean_env, require_installed  # noqa: E402
 
 DRIVER = os.path.join(HERE, "python", "regrtest_driver.py")
 
-# Allocation-heavy core types and modules, the C API, GC/weakrefs/finalizers,
-# threads and sub-interpreters, subprocesses (POOLALLOC=1 is inherited),
-# tracemalloc: about 80 s with -j2 here.
+# Allocation-heavy core types and modules, the C API (test_capi whole: its
+# PyMem*DebugTests check that CPython's debug hooks catch misuse of blocks in
+# children started with PYTHONMALLOC=debug, which also inherit POOLALLOC=1,
+# so the blocks come from libpool beneath the hooks), GC/weakrefs/finalizers,
+# threads and sub-interpreters (test_embed, test_capi and test_threading start
+# some), subprocesses (POOLALLOC=1 is inherited), tracemalloc: about 80 s with
+# -j2 here.
+# test__xxsubinterpreters is left out: it sometimes hangs in
+# threading._shutdown, without poolalloc too, until the 600 s timeout.
 SELECTION = """
 test_array test_bigmem test_bytes test_capi test_class test_collections test_copy test_csv test_ctypes
 test_dataclasses test_deque test_descr test_dict test_embed test_enum test_exceptions test_finalization
 test_float test_format test_fstring test_functools test_gc test_generators test_io test_itertools test_json
 test_list test_long test_marshal test_math test_memoryview test_mmap test_ordered_dict test_pickle test_queue
 test_re test_set test_sort test_string test_struct test_subprocess test_sys test_thread test_threading
-test_tracemalloc test_tuple test_unicode test_userdict test_weakref test__xxsubinterpreters test_zlib
+test_tracemalloc test_tuple test_unicode test_userdict test_weakref test_zlib
 """.split()
-# test_capi's PyMem*DebugTests check that CPython's debug hooks catch misuse
-# of blocks allocated in a child started with PYTHONMALLOC=debug; with
-# POOLALLOC=1 those blocks come from libpool (the debug hooks only keep
-# guarding blocks made before start-up installs the pool), so they are out.
-IGNORE = ["*.PyMemDebugTests.*", "*.PyMemMallocDebugTests.*", "*.PyMemPymallocDebugTests.*"]
 BAD = re.compile(r"\] (test_\w+) (failed|crashed|timed out|.*worker non-zero exit)")
 
 
@@ -46,7 +47,7 @@ def regrtest(tests, tmp_path, tag, pool):
     """Run `tests` under regrtest; (bad test files, failed test cases, output)."""
     junit = tmp_path / f"{tag}.xml"
     args = ["-j2", "--timeout", "600", "--junit-xml", str(junit), "--tempdir", str(tmp_path / f"{tag}-tmp"),
-            *[a for pat in IGNORE for a in ("--ignore", pat)], *tests]
+            *tests]
     env = {"POOLALLOC": "1", "POOLALLOC_REGRTEST_LOG": str(tmp_path / "log.jsonl")} if pool else {}
     cmd = [sys.executable, DRIVER, *args] if pool else [sys.executable, "-m", "test", *args]
     r = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(env), timeout=1800, cwd=tmp_path)
@@ -62,6 +63,8 @@ def regrtest(tests, tmp_path, tag, pool):
 def test_regrtest_selection_with_poolalloc(tmp_path):
     bad, failed, out = regrtest(SELECTION, tmp_path, "pool", pool=True)
     assert "Total test files: run=" in out, out[-3000:]
+    # The C API suite passes whole, its checks of the debug hooks included.
+    assert "test_capi" not in bad, out[-6000:]
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     # Every process regrtest started had poolalloc installed by the .pth hook.
     assert [r["role"] for r in log].count("main") == 1

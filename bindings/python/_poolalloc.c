@@ -15,6 +15,11 @@
 ** blocks still alive keep reaching libpool (the forwarding shim), and a
 ** second install() switches back without wrapping twice.
 **
+** Under CPython's debug hooks (PYTHONMALLOC=debug, pymalloc_debug,
+** malloc_debug, -X dev, or PyMem_SetupDebugHooks() by an embedder) we wrap
+** the allocator beneath the hooks instead, and the hooks stay on top of us,
+** checking every block (pyd_debug_api, pyd_wrap).
+**
 ** Thread safety: libpool is thread-safe; the modes are atomics; `prev` is
 ** written once, before our functions are installed, and never again.
 */
@@ -57,6 +62,7 @@ typedef struct pyd_domain {
 
 static pyd_domain_t pyd_dom[PYD_NDOMAINS];
 static int pyd_wrapped;                         /* under pyd_lock */
+static int pyd_below_hooks;                     /* wrapped beneath the debug hooks; under pyd_lock */
 static pthread_mutex_t pyd_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(unsigned long long) pyd_foreign_frees;
 
@@ -135,16 +141,57 @@ static const PyMemAllocatorEx pyd_ours[PYD_NDOMAINS] = {
 /* Domains we may wrap: all but obj on free-threaded builds. */
 static int pyd_wrappable(int d) { return !(PYD_GIL_DISABLED && d == PYMEM_DOMAIN_OBJ); }
 
-/* Wrap every wrappable domain once, in forward mode.  pyd_lock held. */
+/* The ctx of CPython's debug hook of each domain: one of three consecutive
+** structs tagged 'r', 'm', 'o', holding the allocator the hook wraps
+** (debug_alloc_api_t in Objects/obmalloc.c, 3.8 to 3.13; not exported). */
+typedef struct pyd_debug_api {
+    char api_id;
+    PyMemAllocatorEx alloc;
+} pyd_debug_api_t;
+
+/* The debug hooks' ctx array if `cur` (each domain's allocator now) is
+** CPython's debug hooks on top of all three domains, else NULL.  They are
+** recognised by their shape, read only after every pointer test passes:
+** the three ctx consecutive, mem and obj sharing their four functions and
+** raw having others, the tags right.  (tracemalloc's ctx, say, are in the
+** order mem, raw, obj; pymalloc's and malloc's are NULL.) */
+static pyd_debug_api_t *pyd_debug_api(const PyMemAllocatorEx cur[PYD_NDOMAINS]) {
+    const PyMemAllocatorEx *raw = &cur[PYMEM_DOMAIN_RAW], *mem = &cur[PYMEM_DOMAIN_MEM], *obj = &cur[PYMEM_DOMAIN_OBJ];
+    pyd_debug_api_t *api = raw->ctx;
+    if (!api || mem->ctx != (void *)(api + 1) || obj->ctx != (void *)(api + 2)) return NULL;
+    if (mem->malloc != obj->malloc || mem->calloc != obj->calloc || mem->realloc != obj->realloc ||
+        mem->free != obj->free || raw->malloc == mem->malloc || raw->free == mem->free)
+        return NULL;
+    return api[0].api_id == 'r' && api[1].api_id == 'm' && api[2].api_id == 'o' ? api : NULL;
+}
+
+/* Wrap every wrappable domain once, in forward mode.  Under the debug
+** hooks, wrap what each hook wraps, then let PyMem_SetupDebugHooks() put the
+** same hooks (same functions, same ctx) back on top of us: blocks they made
+** before reach us without their header, not pool blocks, and go to that
+** allocator.  pyd_lock held. */
 static void pyd_wrap(void) {
     if (pyd_wrapped) return;
+    PyMemAllocatorEx cur[PYD_NDOMAINS];
+    for (int d = 0; d < PYD_NDOMAINS; d++) PyMem_GetAllocator((PyMemAllocatorDomain)d, &cur[d]);
+    pyd_debug_api_t *hooks = pyd_debug_api(cur);
     for (int d = 0; d < PYD_NDOMAINS; d++) {
         if (!pyd_wrappable(d)) continue;
-        PyMem_GetAllocator((PyMemAllocatorDomain)d, &pyd_dom[d].prev);
+        pyd_dom[d].prev = hooks ? hooks[d].alloc : cur[d];
         atomic_store(&pyd_dom[d].mode, PYD_MODE_FORWARD);
         PyMemAllocatorEx ours = pyd_ours[d];
         PyMem_SetAllocator((PyMemAllocatorDomain)d, &ours);
     }
+    if (hooks) {
+        PyMem_SetupDebugHooks();
+        for (int d = 0; d < PYD_NDOMAINS; d++) {
+            PyMemAllocatorEx now;
+            PyMem_GetAllocator((PyMemAllocatorDomain)d, &now);
+            if (memcmp(&now, &cur[d], sizeof now) != 0)
+                Py_FatalError("poolalloc: PyMem_SetupDebugHooks() did not restore the debug hooks it found");
+        }
+    }
+    pyd_below_hooks = hooks != NULL;
     pyd_wrapped = 1;
 }
 
@@ -215,6 +262,13 @@ static PyObject *pyd_is_wrapped(PyObject *self, PyObject *unused) {
     int w = pyd_wrapped;
     pthread_mutex_unlock(&pyd_lock);
     return PyBool_FromLong(w);
+}
+
+static PyObject *pyd_debug_hooks(PyObject *self, PyObject *unused) {
+    pthread_mutex_lock(&pyd_lock);
+    int b = pyd_below_hooks;
+    pthread_mutex_unlock(&pyd_lock);
+    return PyBool_FromLong(b);
 }
 
 PyDoc_STRVAR(pyd_set_limit_doc, "_set_limit(nbytes) -> int\n\n"
@@ -454,6 +508,8 @@ static PyMethodDef pyd_methods[] = {
     { "_uninstall", pyd_uninstall, METH_NOARGS, pyd_uninstall_doc },
     { "_domains", pyd_domains, METH_NOARGS, pyd_domains_doc },
     { "_wrapped", pyd_is_wrapped, METH_NOARGS, "_wrapped() -> bool\n\nWhether our functions wrap CPython's (since the first install)." },
+    { "_debug_hooks", pyd_debug_hooks, METH_NOARGS,
+      "_debug_hooks() -> bool\n\nWhether our functions sit beneath CPython's debug hooks (on top when we wrapped)." },
     { "_set_limit", pyd_set_limit, METH_O, pyd_set_limit_doc },
     { "_get_limit", pyd_get_limit, METH_NOARGS, "_get_limit() -> int\n\nThe pool's cap (0: none)." },
     { "stats", pyd_stats, METH_NOARGS, pyd_stats_doc },

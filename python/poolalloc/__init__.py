@@ -53,9 +53,14 @@ tracemalloc started after install() wraps poolalloc and sees every block.
 If tracemalloc is already tracing when install() first wraps, install()
 stops it, wraps, and starts it again with the same frame limit (otherwise
 tracemalloc.stop() would later unhook poolalloc); traces taken before that
-moment are dropped.  Under PYTHONMALLOC=debug or -X dev the debug hooks keep
-checking the blocks made before install(); blocks from libpool get libpool's
-own checks (POOL_DEBUG=1 adds canaries and poisoning).
+moment are dropped.
+Under CPython's debug hooks (PYTHONMALLOC=debug, pymalloc_debug,
+malloc_debug, -X dev) poolalloc goes beneath them: they stay on top and
+check every block, those from libpool too (the pad bytes, the API of each
+free, the GIL); blocks they made before install() still go back to the
+allocator below them.  If the hooks were asked for but another hook sits
+on top of them, install() wraps that one and warns (RuntimeWarning) that
+the debug hooks will not check blocks from libpool.
 CPython's sys._debugmallocstats() prints nothing for a custom allocator:
 report() fills that gap, and install() makes sys._debugmallocstats() print
 it (then CPython's free lists, as before).
@@ -132,8 +137,17 @@ def install(domains=None, limit=None):
     if limit is not None:
         _c._set_limit(_check_limit(limit))
     _hook_debugmallocstats()
+    if _c._wrapped():
+        return _c._install(mask)
+    installed = _wrap_and_install(mask)
+    _warn_if_above_debug_hooks()
+    return installed
+
+
+def _wrap_and_install(mask):
+    """The first install(): it wraps the allocators on top."""
     import _tracemalloc
-    if _c._domains() or _c._wrapped() or not _tracemalloc.is_tracing():
+    if not _tracemalloc.is_tracing():
         return _c._install(mask)
     # Wrapping below a tracing tracemalloc: tracemalloc.stop() would restore
     # what it saved and unhook us, so restart it on top of us.
@@ -143,6 +157,24 @@ def install(domains=None, limit=None):
         return _c._install(mask)
     finally:
         _tracemalloc.start(frames)
+
+
+def _debug_hooks_asked():
+    """Whether PYTHONMALLOC, -X dev or a debug build turned CPython's debug
+    hooks on at start-up."""
+    name = "" if _sys.flags.ignore_environment else _os.environ.get("PYTHONMALLOC", "")
+    if name.endswith("debug"):
+        return True
+    return name in ("", "default") and (_sys.flags.dev_mode or hasattr(_sys, "gettotalrefcount"))
+
+
+def _warn_if_above_debug_hooks():
+    """Say so when the debug hooks were asked for but not found on top."""
+    if not _c._debug_hooks() and _debug_hooks_asked():
+        import warnings
+        warnings.warn("poolalloc: CPython's debug hooks are on (PYTHONMALLOC or -X dev) but another allocator hook "
+                      "sits on top of them; poolalloc wraps that one, so the debug hooks do not check blocks "
+                      "from libpool", RuntimeWarning, stacklevel=3)
 
 
 def _hook_debugmallocstats():

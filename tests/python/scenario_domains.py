@@ -8,6 +8,7 @@ Prints one JSON object of facts for the test to assert on.  Checks that
 must hold everywhere are asserted here, with messages."""
 import json
 import os
+import struct
 import sys
 
 import poolalloc
@@ -17,16 +18,27 @@ import _pooltest as pt   # test-only helpers (tests/python/_pooltest.c)
 DOMAINS = tuple(sys.argv[1].split(","))
 MODE = os.environ.get("PYTHONMALLOC", "pymalloc") + ("+dev" if sys.flags.dev_mode else "")
 DEBUG_HOOKS = "debug" in MODE or sys.flags.dev_mode
+# The debug hooks sit on top of the pool: their blocks start past a header
+# of two size_t (the size, the API id and pad bytes).
+HOOK_HEADER = 2 * struct.calcsize("N") if DEBUG_HOOKS else 0
 SIZES = (24, 700, 200000)
 facts = {}
 
 
-def compatible_foreign(alloc_domain, free_domain):
-    """Cross-domain frees CPython itself accepts for its own blocks."""
+def from_pool(address):
+    """Whether the block at `address` came from libpool (under the debug hooks)."""
+    return c._is_block(address - HOOK_HEADER)
+
+
+def compatible(alloc_domain, free_domain, pool):
+    """Cross-domain frees CPython accepts: any for pool blocks, as for its own
+    blocks otherwise; none under the debug hooks, which check every block."""
     if alloc_domain == free_domain:
         return True
-    if DEBUG_HOOKS:  # the debug hooks check the domain of every block
+    if DEBUG_HOOKS:
         return False
+    if pool:
+        return True
     if {alloc_domain, free_domain} == {"mem", "obj"}:
         return True
     return MODE.startswith("malloc")  # every domain is malloc()
@@ -43,16 +55,17 @@ old_bytes = [bytes([i % 256]) * 40 for i in range(3000)]
 grow_list = list(range(100))
 grow_bytearray = bytearray(b"abc") * 10
 grow_dict = {i: str(i) for i in range(10)}
-assert not any(c._is_block(a) for a in pre.values()), "a block made before install() is a pool block"
+assert not any(from_pool(a) for a in pre.values()), "a block made before install() is a pool block"
 
 # ---- install ----
 facts["installed"] = poolalloc.install(DOMAINS)
 facts["domains"] = poolalloc.installed_domains()
+facts["debug_hooks"] = c._debug_hooks()
 ff0 = poolalloc.stats()["foreign_frees"]
 blocks_before = sys.getallocatedblocks()  # pymalloc's count of its own blocks
 
 # Objects made before install, freed after: back to the previous allocator.
-assert not any(c._is_block(id(b)) for b in old_bytes)
+assert not any(from_pool(id(b)) for b in old_bytes)
 del old_bytes
 facts["foreign_frees"] = poolalloc.stats()["foreign_frees"] - ff0
 facts["pymalloc_blocks_dropped"] = blocks_before - sys.getallocatedblocks()
@@ -83,11 +96,11 @@ for ad in ("raw", "mem", "obj"):
     for fd in ("raw", "mem", "obj"):
         for size in SIZES:
             a = pt._alloc(ad, size)
-            pool = c._is_block(a)
+            pool = from_pool(a)
             # pymalloc (no debug hooks) takes blocks over 512 bytes from the raw domain.
             via_raw = "raw" in facts["domains"] and size > 512 and MODE == "pymalloc"
             assert pool == (ad in facts["domains"] or via_raw), f"{ad} block of {size}: pool={pool}"
-            if not pool and not compatible_foreign(ad, fd):
+            if not compatible(ad, fd, pool):
                 pt._free(ad, a)
                 continue
             pt._fill(a, size, size + 1)
@@ -110,7 +123,7 @@ import threading  # noqa: E402
 data = [{"k": i, "s": "x" * (i % 700), "l": list(range(i % 30))} for i in range(20000)]
 assert _json.loads(_json.dumps(data)) == data
 obj = bytes(range(100))   # kept alive while it is looked up
-facts["object_in_pool"] = c._is_block(id(obj))
+facts["object_in_pool"] = from_pool(id(obj))
 errors = []
 
 
