@@ -195,6 +195,49 @@ static void pyd_wrap(void) {
     pyd_wrapped = 1;
 }
 
+/* ---- the direct functions: libpool's own, for mem and obj in pool mode ----
+** Those two domains are only called with the GIL held, as is uninstall(),
+** so while they serve from the pool their allocator can be libpool's
+** pool_fallback_* functions themselves, with no shim: a pool_fallback_t per
+** domain sends other allocators' blocks to the previous allocator (free
+** counted in foreign_frees).  uninstall() puts the shim back.  raw (called
+** without the GIL, where an allocator cannot be swapped safely) and a
+** domain under the debug hooks keep the shim. */
+static void *pyd_fb_realloc(void *ctx, void *p, size_t n) {
+    pyd_domain_t *dom = ctx;
+    return dom->prev.realloc(dom->prev.ctx, p, n);
+}
+
+static void pyd_fb_free(void *ctx, void *p) {
+    pyd_domain_t *dom = ctx;
+    atomic_fetch_add_explicit(&pyd_foreign_frees, 1, memory_order_relaxed);
+    dom->prev.free(dom->prev.ctx, p);
+}
+
+static pool_fallback_t pyd_fb[PYD_NDOMAINS] = {
+    { &pyd_dom[PYMEM_DOMAIN_RAW], NULL, NULL, pyd_fb_realloc, pyd_fb_free },
+    { &pyd_dom[PYMEM_DOMAIN_MEM], NULL, NULL, pyd_fb_realloc, pyd_fb_free },
+    { &pyd_dom[PYMEM_DOMAIN_OBJ], NULL, NULL, pyd_fb_realloc, pyd_fb_free },
+};
+
+static int pyd_direct;                          /* mem and obj run the direct functions; under pyd_lock */
+
+/* Whether domain d may run the direct functions now. */
+static int pyd_directable(int d) { return d != PYMEM_DOMAIN_RAW && pyd_wrappable(d) && !pyd_below_hooks; }
+
+/* Set the allocator of every directable domain in `mask`: libpool's own
+** functions (direct), else the shim.  pyd_lock and the GIL held. */
+static void pyd_set_direct(int mask, int direct) {
+    for (int d = 0; d < PYD_NDOMAINS; d++) {
+        if (!(mask & (1 << d)) || !pyd_directable(d)) continue;
+        PyMemAllocatorEx a = pyd_ours[d];
+        if (direct) a = (PyMemAllocatorEx){ &pyd_fb[d], pool_fallback_malloc, pool_fallback_calloc,
+                                            pool_fallback_realloc, pool_fallback_free };
+        PyMem_SetAllocator((PyMemAllocatorDomain)d, &a);
+    }
+    pyd_direct = direct ? mask : 0;
+}
+
 /* Bit mask of the domains serving from the pool. */
 static int pyd_pool_mask(void) {
     int mask = 0;
@@ -236,6 +279,7 @@ static PyObject *pyd_install(PyObject *self, PyObject *arg) {
         pyd_wrap();
         for (int d = 0; d < PYD_NDOMAINS; d++)
             if (mask & (1 << d)) atomic_store(&pyd_dom[d].mode, PYD_MODE_POOL);
+        pyd_set_direct(mask, 1);
     }
     pthread_mutex_unlock(&pyd_lock);
     return PyBool_FromLong(changed);
@@ -248,6 +292,7 @@ PyDoc_STRVAR(pyd_uninstall_doc, "_uninstall() -> bool\n\n"
 static PyObject *pyd_uninstall(PyObject *self, PyObject *unused) {
     pthread_mutex_lock(&pyd_lock);
     int changed = pyd_pool_mask() != 0;
+    pyd_set_direct(pyd_direct, 0);
     for (int d = 0; d < PYD_NDOMAINS; d++) atomic_store(&pyd_dom[d].mode, PYD_MODE_FORWARD);
     pthread_mutex_unlock(&pyd_lock);
     return PyBool_FromLong(changed);

@@ -63,6 +63,25 @@ POOL_API int pool_owns(const void *p);
 ** otherwise (another allocator's pointer, one inside a pool block, NULL)
 ** touch nothing and return 0.  One lookup instead of pool_owns + pool_free. */
 POOL_API int pool_free_block(void *p);
+/* ---- libpool beneath another allocator ----
+** A host that must go on serving blocks another allocator made (CPython's
+** PyMemAllocatorEx is one) hands libpool that allocator as a
+** pool_fallback_t.  The pool_fallback_* functions have its hooks' shape,
+** ctx first (the ctx is the pool_fallback_t), so they can be installed
+** directly in its place: new blocks come from the pool; a pointer that is
+** not the start of a pool block (NULL aside) goes to the fallback's own
+** realloc or free with the fallback's ctx.  The layout is PyMemAllocatorEx's. */
+typedef struct pool_fallback {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t n);
+    void *(*calloc)(void *ctx, size_t count, size_t n);
+    void *(*realloc)(void *ctx, void *p, size_t n);
+    void (*free)(void *ctx, void *p);
+} pool_fallback_t;
+POOL_API void *pool_fallback_malloc(void *fallback, size_t n);
+POOL_API void *pool_fallback_calloc(void *fallback, size_t count, size_t n);
+POOL_API void *pool_fallback_realloc(void *fallback, void *p, size_t n);
+POOL_API void pool_fallback_free(void *fallback, void *p);
 /* 1 if `p` is the start of a block libpool handed out (live or free), 0 for
 ** any other pointer, including one inside a pool block.  O(1); reads only
 ** memory libpool owns, so it is safe on another allocator's pointers. */

@@ -92,7 +92,9 @@ PA_NOINLINE void *pa_malloc_slow(pa_heap_t *h, size_t n) {
 
 /* Fast path: n <= 1 KiB and the thread's page for it has a free block.
 ** Cost (callgrind): 21 instructions, no lock, no atomic instruction. */
-void *pool_malloc(size_t n) {
+/* The thread heap's fast path, inlined into pool_malloc and
+** pool_fallback_malloc. */
+PA_INLINE void *thread_malloc(size_t n) {
     if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_heap_t *h = pa_tls_heap;
         pa_page_t *pg = h->direct[(n + 15) >> 4];
@@ -104,6 +106,13 @@ void *pool_malloc(size_t n) {
         }
     }
     return pa_malloc_slow(pa_tls_heap, n);
+}
+
+void *pool_malloc(size_t n) { return thread_malloc(n); }
+
+void *pool_fallback_malloc(void *fallback, size_t n) {
+    (void)fallback;
+    return thread_malloc(n);
 }
 
 /* count * n bytes, zeroed; ENOMEM when the product overflows. */
@@ -119,6 +128,11 @@ static void *calloc_in(pa_heap_t *h, size_t count, size_t n) {
 }
 
 void *pool_calloc(size_t count, size_t n) { return calloc_in(NULL, count, n); }
+
+void *pool_fallback_calloc(void *fallback, size_t count, size_t n) {
+    (void)fallback;
+    return calloc_in(NULL, count, n);
+}
 
 void *pool_aligned_alloc(size_t align, size_t n) {
     if (align == 0 || (align & (align - 1))) { errno = EINVAL; return NULL; }

@@ -161,9 +161,10 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
     free_block(h, pg, p);
 }
 
-/* The fast path of pool_free and pool_free_block: p is a block of one of
-** this thread's pages that is not parked; `start` also proves p is not
-** below the page's first block (pool_free's callers promise a block).
+/* The fast path of pool_free, pool_free_block and pool_fallback_free: p
+** is a block of one of this thread's pages that is not parked.  `start`:
+** the caller does not promise a block, so the block-start test runs even
+** where POOL_NO_CHECKS compiled it out of pool_free.
 ** Cost (callgrind, pool_free): map check (8), page lookup (6), owner
 ** check (5, with the TLS heap), interior check (8), double-free check (3),
 ** push (5), counter (2), used (2); no lock, no atomic instruction.  False:
@@ -174,7 +175,6 @@ PA_INLINE bool free_fast(void *p, bool start) {
         pa_heap_t *h = pa_tls_heap;
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->fast, memory_order_relaxed) == h &&
-                      (!start || (uint8_t *)p >= pg->start) &&
                       (!(PA_CHECKS || start) || pa_block_start(pg, p))) &&
             (PA_TOOL_INTERNAL(b, sizeof *b), PA_LIKELY(!PA_CHECKS || b->freed != pa_g.key))) {
             page_push(pg, b);
@@ -191,6 +191,19 @@ PA_INLINE bool free_fast(void *p, bool start) {
 void pool_free(void *p) {
     if (PA_LIKELY(free_fast(p, false))) return;
     pa_free_slow(pa_tls_heap, p, PA_NOSIZE);
+}
+
+/* A free the fast path declined, of a pool block or another allocator's. */
+static PA_NOINLINE void fallback_free_slow(const pool_fallback_t *fb, void *p) {
+    if (pa_is_block(p)) pa_free_slow(pa_tls_heap, p, PA_NOSIZE);
+    else if (p) fb->free(fb->ctx, p);
+}
+
+/* pool_free's cost, plus the block-start test that tells an interior
+** pointer (another allocator's block carved from ours) from ours (2). */
+void pool_fallback_free(void *fallback, void *p) {
+    if (PA_LIKELY(free_fast(p, true))) return;
+    fallback_free_slow(fallback, p);
 }
 
 int pool_free_block(void *p) {
@@ -296,6 +309,13 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
 void *pool_realloc(void *p, size_t n) {
     if (!p) return pool_malloc(n);
     return realloc_in(NULL, p, PA_NOSIZE, n);
+}
+
+void *pool_fallback_realloc(void *fallback, void *p, size_t n) {
+    if (!p) return pool_malloc(n);
+    if (pa_is_block(p)) return realloc_in(NULL, p, PA_NOSIZE, n);
+    const pool_fallback_t *fb = fallback;
+    return fb->realloc(fb->ctx, p, n);
 }
 
 void *pool_heap_realloc(pool_heap_t *heap, void *p, size_t n) {

@@ -342,7 +342,7 @@ PA_INLINE pa_page_t *pa_page_of(const void *p) {
     return pa_segment_of(p)->slice_page[((uintptr_t)p >> PA_SLICE_SHIFT) & (PA_SLICES - 1)];
 }
 /* Offset of p in its page is a whole number of blocks below the carved
-** end.  For off < 2^32, block_size divides off exactly when
+** end (a p below the first block wraps to an offset past it).  For off < 2^32, block_size divides off exactly when
 ** off * ceil(2^64 / block_size) wraps below the magic (Lemire, Kaser and
 ** Kurz, "Faster remainder by direct computation", 2019).  Cost: two
 ** loads, a subtract, a multiply and two compares; no division. */
@@ -358,7 +358,7 @@ PA_INLINE bool pa_is_block(const void *p) {
     unsigned e = pa_map_get((uintptr_t)p);
     if (PA_LIKELY(e == PA_MAP_SEGMENT)) {
         const pa_page_t *pg = pa_page_of(p);
-        return pg != &pa_empty_page && (const uint8_t *)p >= pg->start && pa_block_start(pg, p);
+        return pg != &pa_empty_page && pa_block_start(pg, p);
     }
     if (e == PA_MAP_NONE) return false;
     const pa_large_t *lg = pa_large_header(p, e);

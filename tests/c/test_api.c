@@ -319,8 +319,76 @@ static void test_block_starts_every_class(void) {
     }
 }
 
+/* A fallback allocator that records what reaches it. */
+struct fb_log { int frees, reallocs; void *last; };
+
+static void *fb_realloc(void *ctx, void *p, size_t n) {
+    struct fb_log *log = ctx;
+    log->reallocs++;
+    log->last = p;
+    return realloc(p, n);
+}
+
+static void fb_free(void *ctx, void *p) {
+    struct fb_log *log = ctx;
+    log->frees++;
+    log->last = p;
+    free(p);
+}
+
+static void fb_log_only(void *ctx, void *p) {
+    struct fb_log *log = ctx;
+    log->frees++;
+    log->last = p;
+}
+
+/* pool_fallback_*: new blocks from the pool; pool blocks back to the pool;
+** NULL to nobody; another allocator's pointer, and a pointer inside a pool
+** block (another allocator's block carved from ours), to the fallback with
+** its ctx. */
+static void test_fallback(void) {
+    struct fb_log log = {0};
+    pool_fallback_t fb = { &log, NULL, NULL, fb_realloc, fb_free };
+    pool_stats_t st0, st;
+    pool_stats(&st0);
+    char *p = pool_fallback_malloc(&fb, 40);
+    CHECK(p != NULL && pool_is_block(p));
+    memset(p, 7, 40);
+    char *q = pool_fallback_realloc(&fb, p, 400);
+    CHECK(q != NULL && pool_is_block(q) && q[39] == 7);
+    pool_fallback_free(&fb, q);
+    pool_fallback_free(&fb, NULL);
+    pool_stats(&st);
+    CHECK_EQ(st.allocs - st0.allocs, 2);
+    CHECK_EQ(st.frees - st0.frees, 2);
+    CHECK(log.frees == 0 && log.reallocs == 0);
+    char *z = pool_fallback_calloc(&fb, 10, 30);
+    CHECK(z != NULL && pool_is_block(z));
+    for (int i = 0; i < 300; i++) CHECK(z[i] == 0);
+    errno = 0;
+    CHECK(pool_fallback_calloc(&fb, SIZE_MAX / 2, 3) == NULL && errno == ENOMEM);
+    char *inner = malloc(64);
+    CHECK(inner != NULL);
+    char *moved = pool_fallback_realloc(&fb, inner, 128);
+    CHECK(moved != NULL && log.reallocs == 1 && log.last == inner && !pool_is_block(moved));
+    pool_fallback_free(&fb, moved);
+    CHECK(log.frees == 1 && log.last == moved);
+    /* Inside a pool block: another allocator's block carved from one of
+    ** ours, so it goes to that allocator (here one that only logs it). */
+    fb.free = fb_log_only;
+    pool_fallback_free(&fb, z + 16);
+    CHECK(log.frees == 2 && log.last == z + 16);
+    CHECK(pool_is_block(z));
+    char *n = pool_fallback_realloc(&fb, NULL, 24);
+    CHECK(n != NULL && pool_is_block(n));
+    pool_fallback_free(&fb, n);
+    pool_fallback_free(&fb, z);
+    CHECK(log.frees == 2);
+}
+
 int main(void) {
     test_block_starts_every_class();
+    test_fallback();
     test_malloc_zero_unique();
     test_errors();
     test_realloc_semantics();
