@@ -172,14 +172,15 @@ typedef struct pa_class_count {
 enum { PA_HEAP_THREAD = 1, PA_HEAP_USER = 2 };
 
 /* sized.c: blocks a Lua state freed, of one granule (LIFO, plain links);
-** how many more the list may take (-1 while a refused push is undone);
-** how many it handed out.  32 bytes, so that the fast path addresses the
+** how many it handed out; how many more it may take (-1 while a refused
+** push is undone) and how many it may hold.  32 bytes, so that the fast path addresses the
 ** list of a size n as twice (n + 15) & ~15, with no shift. */
 typedef struct pa_lua_list {
     pa_block_t *free;
     PA_CNT(uint64_t) pops;
     PA_CNT(int32_t) room;
-    uint32_t pad[3];
+    PA_CNT(int32_t) cap;
+    uint32_t pad[2];
 } pa_lua_list_t;
 _Static_assert(sizeof(pa_lua_list_t) == 32, "pa_lua_list_t: the fast path scales by 2");
 
@@ -216,6 +217,7 @@ typedef struct pa_heap {
     uint32_t id;
     /* sized.c: the Lua lists, one per 16-byte granule of the size. */
     pa_lua_list_t lua[PA_DIRECT];
+    size_t lua_grown;               /* bytes the lists' caps grew by */
     char name[32];
     struct pa_heap *next_heap, *prev_heap; /* global list of live heaps */
     /* Blocks other threads freed into this heap's parked pages (atomic

@@ -10,15 +10,19 @@
 ** (pa_lua_counts) from each list's pops and length, which is its cap less
 ** its room.  So a pop adds to its list's room and pops, a push takes from
 ** its room, and nothing else is counted.  A kept block's page still counts
-** it as used, so each list keeps at most PA_LUA_CACHE_BYTES; the rest goes
-** back to the pages.  Debug heaps and heaps that are not sized keep nothing.
+** it as used, so each list keeps a bounded number: PA_LUA_CACHE_BYTES
+** worth, doubled while the lists' growth stays under half of the
+** heap's live bytes (up to PA_LUA_LIST_MAX); the rest goes back to the
+** pages.  Debug heaps and heaps that are not sized keep nothing.
 */
 #include <string.h>
 
 #include "internal.h"
 
-/* Bytes a list may keep: the blocks of one page of its class. */
+/* Bytes a list may keep at first (the blocks of one page of its class),
+** and at most. */
 #define PA_LUA_CACHE_BYTES (64 * 1024)
+#define PA_LUA_LIST_MAX    (1024 * 1024)
 
 PA_INLINE size_t lua_granule(size_t n) { return (n + 15) >> 4; }
 
@@ -38,7 +42,10 @@ static int32_t lua_cap(size_t g) {
 static bool lua_open(pa_heap_t *h) {
     if (h->lua_open || h->debug || !h->sized || h->kind != PA_HEAP_USER) return false;
     h->lua_open = 1;
-    for (size_t g = 0; g < PA_DIRECT; g++) PA_CNT_SET(h->lua[g].room, lua_cap(g));
+    for (size_t g = 0; g < PA_DIRECT; g++) {
+        PA_CNT_SET(h->lua[g].room, lua_cap(g));
+        PA_CNT_SET(h->lua[g].cap, lua_cap(g));
+    }
     return true;
 }
 
@@ -98,9 +105,22 @@ static PA_LUA_SLOW void *lua_free_slow(pool_heap_t *heap, void *p, size_t osize,
     return NULL;
 }
 
-/* A free whose list was full: the fast path took a room that was not there. */
+/* A free whose list was full: the fast path took a room that was not
+** there (or the lists are not open yet: their caps are 0).  A heap whose
+** live bytes are large against its lists doubles the list (a GC sweep of many objects of one size then finds room for them),
+** else the block goes back to its page. */
 static PA_LUA_SLOW void *lua_free_full(pool_heap_t *heap, void *p, size_t osize, size_t nsize) {
-    lua_list(&heap->h, osize)->room++;
+    pa_heap_t *h = &heap->h;
+    pa_lua_list_t *l = lua_list(h, osize);
+    l->room++;
+    size_t grow = (size_t)l->cap * pa_class_size[pa_class_of(osize)];
+    if (l->cap > 0 && grow < PA_LUA_LIST_MAX && h->lua_grown + grow <= (uint64_t)pa_heap_live(h) / 2) {
+        h->lua_grown += grow;
+        l->room += l->cap - 1;
+        l->cap *= 2;
+        lua_push(h, l, p, osize);
+        return NULL;
+    }
     return lua_free_slow(heap, p, osize, nsize);
 }
 
@@ -140,13 +160,28 @@ static PA_LUA_SLOW void *lua_realloc(pool_heap_t *heap, void *p, size_t osize, s
     if (osize == nsize) return p;
     if (osize > PA_SMALL_MAX || nsize > PA_SMALL_MAX || !h->lua_open) return pool_heap_realloc_sized(heap, p, osize, nsize);
     PA_CNT_ADD(h->reallocs, 1);
-    if (pa_class_of(osize) == pa_class_of(nsize)) {
+    pa_lua_list_t *lo = lua_list(h, osize), *ln = lua_list(h, nsize);
+    if (pa_direct_class[lua_granule(osize)] == pa_direct_class[lua_granule(nsize)]) {
         if (nsize < osize) pa_heap_give(h, (int64_t)(osize - nsize));
         else if (!pa_heap_take(h, nsize - osize)) {
             errno = ENOMEM;
             return NULL;
         }
         return p;
+    }
+    /* A table's array or a stack moving between two lists (a table built
+    ** by a constructor ending in a call grows 16 -> 32 bytes at once): a
+    ** pop, a copy and a push, when the new list has a block, the old one
+    ** room, and the heap the bytes below its peak. */
+    pa_block_t *b = ln->free;
+    int64_t need = (int64_t)nsize - (nsize < osize ? (int64_t)osize : 0);
+    if (b && lo->room > 0 && h->headroom >= need) {
+        h->headroom -= (int64_t)nsize;
+        lua_pop(ln, b, nsize);
+        memcpy(b, p, osize < nsize ? osize : nsize);
+        lo->room--;
+        lua_push(h, lo, p, osize);
+        return b;
     }
     int64_t credit = nsize < osize ? (int64_t)osize : 0;
     pa_heap_give(h, credit);
@@ -195,7 +230,7 @@ void pa_lua_counts(const pa_heap_t *h, uint64_t allocs[PA_NCLASSES], uint64_t fr
     for (size_t g = 1; g < PA_DIRECT; g++) {
         unsigned c = pa_direct_class[g];
         uint64_t pops = PA_CNT_GET(h->lua[g].pops);
-        int64_t kept = (int64_t)lua_cap(g) - PA_CNT_GET(h->lua[g].room);
+        int64_t kept = (int64_t)PA_CNT_GET(h->lua[g].cap) - PA_CNT_GET(h->lua[g].room);
         allocs[c] += pops;
         frees[c] += pops + (uint64_t)(kept > 0 ? kept : 0);
     }
@@ -212,6 +247,7 @@ void pa_lua_drop(pa_heap_t *h) {
         PA_CNT_ADD(h->count[c].frees, frees[c]);
     }
     memset(h->lua, 0, sizeof h->lua);
+    h->lua_grown = 0;
     h->lua_open = 0;
 }
 

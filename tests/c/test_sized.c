@@ -108,14 +108,26 @@ static void test_realloc(void) {
     pool_heap_destroy(h);
 }
 
-/* A class keeps a bounded number of blocks; a debug heap keeps none. */
+/* A list keeps a bounded number of blocks: 64 KiB worth, doubled while
+** the growth stays under half of the live bytes; a debug heap keeps none. */
 static void test_bounds_and_debug(void) {
     pool_heap_t *h = lua_heap(0, 0);
     enum { N = 5000 };
     static void *v[N];
     for (int i = 0; i < N; i++) CHECK((v[i] = LA(h, NULL, 0, 64)) != NULL);
     for (int i = 0; i < N; i++) LA(h, v[i], 64, 0);
-    CHECK_EQ(pool_heap_lua_flush(h), 64 * 1024 / 64);
+    /* Full at 1024 with 3976 * 64 bytes live: it doubles (64 KiB of growth
+    ** is under half of that); full at 2048 with 2952 * 64 live, 128 KiB
+    ** more would pass half: the other 2952 go to their pages. */
+    CHECK_EQ(pool_heap_lua_flush(h), 2048);
+    for (int i = 0; i < 600; i++) CHECK((v[i] = LA(h, NULL, 0, 64)) != NULL);
+    for (int i = 0; i < 600; i++) LA(h, v[i], 64, 0);
+    CHECK_EQ(pool_heap_lua_flush(h), 600);     /* the doubled cap stays */
+    pool_heap_destroy(h);
+    h = lua_heap(0, 0);                         /* a small heap never grows its lists */
+    for (int i = 0; i < 1100; i++) CHECK((v[i] = LA(h, NULL, 0, 64)) != NULL);
+    for (int i = 0; i < 1100; i++) LA(h, v[i], 64, 0);
+    CHECK_EQ(pool_heap_lua_flush(h), 1024);
     pool_heap_destroy(h);
     pool_heap_t *d = lua_heap(0, 1);
     void *a = LA(d, NULL, 0, 24);
