@@ -89,7 +89,9 @@ extension = Extension(
     "poolalloc._poolalloc",
     sources=sorted(glob.glob("bindings/python/*.c")),
     include_dirs=["libpool/include"],
-    depends=sorted(glob.glob("libpool/include/*.h")),
+    # libpool's sources too: the archive is linked in, and a change to it
+    # alone must relink the module (distutils looks only at these).
+    depends=sorted(glob.glob("libpool/include/*.h") + glob.glob("libpool/src/*.[ch]")),
     extra_compile_args=C_FLAGS + ["-Wno-cast-function-type"],
     # Export PyInit__poolalloc only: libpool's symbols stay inside the
     # module and bind locally (no clash with a preloaded libpoolmalloc.so).

@@ -195,7 +195,9 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     /* Idle cached pages of the other span lengths go back; those of this
     ** one are about to be reused (after a pause, a program that allocates
     ** its batch again would otherwise fault it all back in). */
-    if (h->nempty) pa_heap_trim_empty(h, pa_clock_ms(), pa_span_kind(pa_class_slices(cls)));
+    uint64_t now = pa_clock_ms();
+    if (h->nempty) pa_heap_trim_empty(h, now, pa_span_kind(pa_class_slices(cls)));
+    pa_purge_tick(now);
     pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
     if (pg) goto adopted;
     pa_heap_make_room(h, (size_t)pa_class_slices(cls) * PA_SLICE_SIZE);

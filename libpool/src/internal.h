@@ -251,6 +251,7 @@ typedef struct pa_global {
     _Atomic(int64_t) reserved;
     _Atomic(int64_t) committed;
     _Atomic(int64_t) dirty;
+    _Atomic(uint64_t) purge_due_ms;  /* when a purge pass has something old; 0: nothing waits */
     _Atomic(uint64_t) mmaps, munmaps, madvises;
     uint64_t lock_acquires;         /* under the lock */
     _Atomic(uint64_t) peak;
@@ -413,6 +414,9 @@ PA_HIDDEN void pa_unlock(void);
 PA_HIDDEN pa_page_t *pa_span_alloc(unsigned slices);
 PA_HIDDEN void pa_span_free(pa_page_t *pg, bool idle);
 PA_HIDDEN size_t pa_purge(bool all);
+PA_HIDDEN void pa_purge_later(uint64_t now);
+PA_HIDDEN void pa_purge_tick(uint64_t now);
+PA_HIDDEN bool pa_large_cache_waiting(void);
 PA_HIDDEN bool pa_commit_ok(size_t bytes);
 
 /* ---- pages (page.c) ---- */

@@ -101,6 +101,9 @@ size_t pa_large_cache_purge(bool all) {
     return released;
 }
 
+/* Whether a freed mapping waits in the cache.  Lock held. */
+bool pa_large_cache_waiting(void) { return lcache_n != 0; }
+
 /* Keep a freed mapping, evicting the oldest entries to make room; false
 ** when it is too big to keep. */
 static bool lcache_put(void *base, size_t size) {
@@ -117,6 +120,7 @@ static bool lcache_put(void *base, size_t size) {
     lcache[lcache_n].base = base;
     lcache[lcache_n].size = size;
     lcache[lcache_n].since = pa_clock_ms();
+    pa_purge_later(lcache[lcache_n].since);
     lcache_n++;
     lcache_bytes += size;
     return true;

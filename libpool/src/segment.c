@@ -156,6 +156,7 @@ void pa_span_free(pa_page_t *pg, bool idle) {
         if (!s->young_mask) s->young_since = now;
         s->young_mask |= bits;
         s->last_dirty = now;
+        if (open) pa_purge_later(now);
     }
     s->free_mask |= bits;
     if (open) {
@@ -167,6 +168,30 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     if (s->free_mask == ~1ull) segment_drop(s);
     else pa_purge(false);
+}
+
+/* Something was freed at `now` that a purge pass may take once it is
+** older than the decay: make sure a pass is due by then. */
+void pa_purge_later(uint64_t now) {
+    uint64_t due = 0;
+    atomic_compare_exchange_strong_explicit(&pa_g.purge_due_ms, &due, now + pa_g.decay_ms + 1,
+                                            memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Called when a heap takes a page: if a purge pass is due, run it.  Cached
+** large mappings and dirty slices otherwise wait for the next span or
+** large free, and a program that then only allocates small blocks would
+** keep them resident for good.  No lock unless a pass is due. */
+void pa_purge_tick(uint64_t now) {
+    uint64_t due = atomic_load_explicit(&pa_g.purge_due_ms, memory_order_relaxed);
+    if (!due || now < due) return;
+    pa_lock();
+    if (atomic_exchange_explicit(&pa_g.purge_due_ms, 0, memory_order_relaxed) != 0) {
+        pa_purge(false);
+        if (pa_large_cache_waiting() || (size_t)atomic_load_explicit(&pa_g.dirty, memory_order_relaxed) > pa_g.dirty_keep)
+            pa_purge_later(now);
+    }
+    pa_unlock();
 }
 
 /* Purge dirty free slices: all of them (`all`), or, once more than

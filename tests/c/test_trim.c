@@ -1,6 +1,7 @@
 /* test_trim.c -- memory goes back to the OS: after a large live set is
 ** freed, pool_trim() brings RSS back near where it started, and without
-** trim the decay purges free pages once they have aged. */
+** trim the decay purges free pages and cached large mappings once they
+** have aged. */
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,33 @@ static void **fill_live_set(void) {
 
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
+    /* A program that frees large blocks and then only allocates small
+    ** ones: the cached mappings go back once they have aged, at the next
+    ** page a heap takes, with no large free, span free or trim to prompt
+    ** it.  First, while no heap has pages to give back. */
+    void *bufs[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK((bufs[i] = pool_malloc((size_t)(2 + i) << 20)) != NULL);
+        memset(bufs[i], 3, (size_t)(2 + i) << 20);
+    }
+    for (int i = 0; i < 4; i++) pool_free(bufs[i]);
+    long cached = rss_kb();
+    struct timespec aged = { 0, 200 * 1000000L };
+    nanosleep(&aged, NULL);
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
+    enum { TICK = 20000 };
+    void **tick = malloc(TICK * sizeof *tick);
+    for (int i = 0; i < TICK; i++) CHECK((tick[i] = pool_malloc(200)) != NULL);   /* takes pages */
+    CHECK(pool_stats(&after) == 0);
+    long ticked = rss_kb();
+    printf("rss: large blocks freed %ld KiB, after the decay and small allocations %ld KiB\n", cached, ticked);
+    CHECK(after.munmap_calls >= before.munmap_calls + 4);
+    CHECK(ticked < cached - 8 * 1024);       /* 14 MiB of cached mappings, less 4 MiB of small blocks */
+    for (int i = 0; i < TICK; i++) pool_free(tick[i]);
+    free(tick);
+    pool_trim();
+
     void **ps = malloc(N * sizeof *ps); /* our own array: touch it first */
     memset(ps, 0, N * sizeof *ps);
     free(ps);
