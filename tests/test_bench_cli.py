@@ -2,6 +2,7 @@
 usage errors, and the page map's data against stats()."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -64,8 +65,29 @@ def test_bench_missing_peer_is_a_note(native_build, tmp_path):
     assert all("mimalloc" not in b["results"] for b in c["benchmarks"])
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (.ci/bootstrap installs it)")
+def test_bench_instr_face(native_build, tmp_path):
+    """--only instr: callgrind's instructions per malloc+free pair for
+    libpool, the peers, the Lua path and the Python plug-in against
+    pymalloc, in results.json and in results.md.  The counts are checked for
+    plausibility only; no count target is asserted."""
+    r = poolalloc_cmd("bench", "--smoke", "--only", "instr", "--out", str(tmp_path),
+                      env={"POOL_BUILD_DIR": str(native_build)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    face = data["faces"]["instr"]
+    assert face["status"] == "ok" and face["pairs"] > 0, face
+    counts = {row["key"]: row["instructions"] for row in face["rows"]}
+    assert {"c:pool", "c:glibc", "lua:pool", "python:pool", "python:pymalloc"} <= set(counts), face
+    for key, n in counts.items():
+        assert 10 < n < 1000, (key, n)
+    md = (tmp_path / "results.md").read_text()
+    for row in face["rows"]:
+        assert f"| {row['what']} | {row['allocator']} | {row['instructions']:.1f} |" in md
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload)"),
+    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload, instr)"),
     (["--peers", "tcmalloc"], "--peers: unknown name 'tcmalloc'"),
     (["--rounds", "0"], "--rounds must be between 1 and 101, not 0"),
     (["--bogus"], "unrecognized arguments: --bogus"),

@@ -7,6 +7,7 @@
   peers    the peer allocators (glibc, mimalloc 2 and 3, jemalloc)
   c, python, lua, preload
            the faces: what runs under which allocator
+  instr    the instruction-count face: callgrind per malloc+free pair
   report   one renderer for text and Markdown tables, and the chart
   lua/     the Lua workloads (data, run by lua/run.lua)
 

@@ -12,13 +12,14 @@ import time
 
 from .c import CFace
 from .harness import Context, UsageError, machine, skipped
+from .instr import InstrFace
 from .lua import LuaFace
 from .peers import PEERS
 from .preload import PreloadFace
 from .python import PythonFace
 from .report import chart, render
 
-FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace}
+FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace, "instr": InstrFace}
 
 USAGE = """\
 python -m poolalloc bench [--quick] [--out DIR] [--only FACES] [--rounds N]
@@ -38,6 +39,9 @@ faces (--only, comma-separated; default all):
            the CMake build against lua5.4 (and LD_PRELOAD peers)
   preload  the stress programs of the CMake build under
            LD_PRELOAD=libpoolmalloc.so and peers
+  instr    instructions per malloc+free pair (valgrind's callgrind): libpool,
+           the peers, the Lua path (bench_pairs) and PyObject_Malloc +
+           PyObject_Free under POOLALLOC=1 and pymalloc
 The libpool variant is called "pool" in every face.
 
 Native artifacts (bench_pairs, poollua, libpoolmalloc.so) come from the CMake
@@ -62,7 +66,7 @@ def parse_args(argv):
     p.add_argument("--out", default="bench-results", metavar="DIR",
                    help="directory for results.json and bench.png (default: ./bench-results)")
     p.add_argument("--only", default=",".join(FACES), metavar="FACES",
-                   help="comma-separated faces to run: c, python, lua, preload (default: all)")
+                   help="comma-separated faces to run: c, python, lua, preload, instr (default: all)")
     p.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds per benchmark")
     p.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                    help="peers to compare with, from glibc, mimalloc, mimalloc3, jemalloc (default: all)")
