@@ -69,7 +69,8 @@ def test_bench_missing_peer_is_a_note(native_build, tmp_path):
 def test_bench_instr_face(native_build, tmp_path):
     """--only instr: callgrind's instructions per malloc+free pair for
     libpool, the peers, the Lua path and the Python plug-in against
-    pymalloc, in results.json and in results.md.  The counts are checked for
+    pymalloc, in results.json and in results.md, and the goals that read
+    them judged (the others not measured).  The counts are checked for
     plausibility only; no count target is asserted."""
     r = poolalloc_cmd("bench", "--smoke", "--only", "instr", "--out", str(tmp_path),
                       env={"POOL_BUILD_DIR": str(native_build)})
@@ -84,6 +85,12 @@ def test_bench_instr_face(native_build, tmp_path):
     md = (tmp_path / "results.md").read_text()
     for row in face["rows"]:
         assert f"| {row['what']} | {row['allocator']} | {row['instructions']:.1f} |" in md
+    goals = {g["goal"]: g for g in data["goals"]}
+    pyg = goals["instructions per PyObject_Malloc + PyObject_Free pair, POOLALLOC=1 vs pymalloc"]
+    assert pyg["measured"] == f"{counts['python:pool']:.0f} vs {counts['python:pymalloc']:.0f}"
+    assert pyg["status"] in ("met", "not met")
+    assert goals["Lua workloads: geomean speed vs stock lua5.4"]["status"] == "not measured"
+    assert "| goal (issue) | target | measured | status |" in md
 
 
 @pytest.mark.parametrize("args, message", [
@@ -96,6 +103,18 @@ def test_bench_usage_errors(args, message):
     r = poolalloc_cmd("bench", *args)
     assert r.returncode == 2
     assert message in r.stderr and "usage: python -m poolalloc bench" in r.stderr
+
+
+def test_bench_readme_without_markers_is_refused_before_the_run(tmp_path):
+    """--readme names a file without the results.md marker lines: exit 2
+    at once, the file untouched, nothing run."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    r = poolalloc_cmd("bench", "--smoke", "--only", "python", "--out", str(tmp_path / "out"), "--readme", str(readme))
+    assert r.returncode == 2
+    assert r.stderr.endswith(f"--readme {readme}: needs one <!-- results.md --> line and, after it, one "
+                             "<!-- /results.md --> line\n"), r.stderr
+    assert readme.read_text() == "# no markers\n" and not (tmp_path / "out" / "results.json").exists()
 
 
 @pytest.mark.parametrize("args, message", [

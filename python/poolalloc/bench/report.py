@@ -77,12 +77,37 @@ def instr_lines(fname, face, markdown):
             *table(head, rows, markdown)]
 
 
+def goals_lines(goals, markdown):
+    """The goals table: each goal's target, the figure this run measured,
+    and met / not met / not measured."""
+    head = ["goal (issue)", "target", "measured", "status"]
+    rows = [[f"{g['goal']} ({g['issues']})", g["target"], g["measured"], g["status"]] for g in goals]
+    if markdown:
+        rows = [[*r[:3], f"**{r[3]}**" if r[3] == "met" else r[3]] for r in rows]
+    met = sum(g["status"] == "met" for g in goals)
+    unmeasured = sum(g["status"] == "not measured" for g in goals)
+    return [*titled("goals", f"({met} of {len(goals)} met, {unmeasured} not measured in this run)", markdown),
+            *table(head, rows, markdown)]
+
+
+def header(results):
+    """The first line: the command, the date, the machine, the run's time."""
+    m = results["machine"]
+    cmd = results.get("command")
+    took = f", {results['seconds']:.0f} s" if "seconds" in results else ""
+    load = f" (load average {m['load']} at the start)" if m.get("load") is not None else ""
+    return (f"Measured {results['date'][:10]} on {m['cpu']}, {m['cpus']} CPUs, {m['memory']}, {m['system']}, "
+            f"Python {m['python']}{load}{' (--quick)' if results['quick'] else ''}"
+            + (f", by `{cmd}`{took}." if cmd else f"{took}."))
+
+
 def render(results, markdown=False):
     """The results, per face, as aligned text or as Markdown (for
-    README.md): the same cells either way, under the date and machine."""
-    m = results["machine"]
-    lines = [f"Measured {results['date'][:10]} on {m['cpu']}, {m['cpus']} CPUs, {m['memory']}, {m['system']}, "
-             f"Python {m['python']}{' (--quick)' if results['quick'] else ''}."]
+    README.md): the same cells either way, under the date and machine,
+    with the goals table first when the run judged them."""
+    lines = [header(results)]
+    if results.get("goals"):
+        lines += goals_lines(results["goals"], markdown)
     for fname, face in results["faces"].items():
         if face["status"] != "ok":
             lines += ["", f"**{fname}**: skipped: {face['note'].splitlines()[0]}" if markdown else
@@ -137,3 +162,22 @@ def chart(results, path):
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
+
+BEGIN, END = "<!-- results.md -->", "<!-- /results.md -->"
+
+
+def splice(path, markdown, dry=False):
+    """Replace what stands between the BEGIN and END lines of file `path`
+    (README.md) with `markdown`; '' on success, else why not.  `dry` only
+    checks that the file has the two lines."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        return exc.strerror
+    lines = text.split("\n")
+    if lines.count(BEGIN) != 1 or lines.count(END) != 1 or lines.index(BEGIN) > lines.index(END):
+        return f"needs one {BEGIN} line and, after it, one {END} line"
+    if not dry:
+        i, j = lines.index(BEGIN), lines.index(END)
+        path.write_text("\n".join([*lines[:i + 1], markdown.rstrip("\n"), *lines[j:]]))
+    return ""
