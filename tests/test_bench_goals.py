@@ -201,3 +201,23 @@ def test_results_md_shows_the_goals(tmp_path):
     assert "needs one" in splice(bad, md)
     assert splice(tmp_path / "missing.md", md) == "No such file or directory"
 
+
+def test_readme_shows_the_latest_results():
+    """README.md's generated block is docs/results/results.md, unedited, and
+    that file comes from the same run as the results.json beside it (a
+    change to the renderer or the goals does not force a new run; the next
+    run picks it up)."""
+    import json
+
+    from conftest import ROOT
+    docs = ROOT / "docs" / "results"
+    md = (docs / "results.md").read_text()
+    lines = (ROOT / "README.md").read_text().split("\n")
+    block = "\n".join(lines[lines.index(BEGIN) + 1:lines.index(END)])
+    assert block == md.rstrip("\n")
+    data = json.loads((docs / "results.json").read_text())
+    assert md.startswith(f"Measured {data['date'][:10]} on {data['machine']['cpu']}")
+    assert f"by `{data['command']}`" in md.split("\n")[0]
+    for g in data["goals"]:
+        assert f"| {g['goal']} ({g['issues']}) | {g['target']} |" in md
+    assert (docs / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
