@@ -2,6 +2,7 @@
 usage errors, and the page map's data against stats()."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -64,8 +65,36 @@ def test_bench_missing_peer_is_a_note(native_build, tmp_path):
     assert all("mimalloc" not in b["results"] for b in c["benchmarks"])
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (.ci/bootstrap installs it)")
+def test_bench_instr_face(native_build, tmp_path):
+    """--only instr: callgrind's instructions per malloc+free pair for
+    libpool, the peers, the Lua path and the Python plug-in against
+    pymalloc, in results.json and in results.md, and the goals that read
+    them judged (the others not measured).  The counts are checked for
+    plausibility only; no count target is asserted."""
+    r = poolalloc_cmd("bench", "--smoke", "--only", "instr", "--out", str(tmp_path),
+                      env={"POOL_BUILD_DIR": str(native_build)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads((tmp_path / "results.json").read_text())
+    face = data["faces"]["instr"]
+    assert face["status"] == "ok" and face["pairs"] > 0, face
+    counts = {row["key"]: row["instructions"] for row in face["rows"]}
+    assert {"c:pool", "c:glibc", "lua:pool", "python:pool", "python:pymalloc"} <= set(counts), face
+    for key, n in counts.items():
+        assert 10 < n < 1000, (key, n)
+    md = (tmp_path / "results.md").read_text()
+    for row in face["rows"]:
+        assert f"| {row['what']} | {row['allocator']} | {row['instructions']:.1f} |" in md
+    goals = {g["goal"]: g for g in data["goals"]}
+    pyg = goals["instructions per PyObject_Malloc + PyObject_Free pair, POOLALLOC=1 vs pymalloc"]
+    assert pyg["measured"] == f"{counts['python:pool']:.0f} vs {counts['python:pymalloc']:.0f}"
+    assert pyg["status"] in ("met", "not met")
+    assert goals["Lua workloads: geomean speed vs stock lua5.4"]["status"] == "not measured"
+    assert "| goal (issue) | target | measured | status |" in md
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload)"),
+    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload, instr)"),
     (["--peers", "tcmalloc"], "--peers: unknown name 'tcmalloc'"),
     (["--rounds", "0"], "--rounds must be between 1 and 101, not 0"),
     (["--bogus"], "unrecognized arguments: --bogus"),
@@ -74,6 +103,18 @@ def test_bench_usage_errors(args, message):
     r = poolalloc_cmd("bench", *args)
     assert r.returncode == 2
     assert message in r.stderr and "usage: python -m poolalloc bench" in r.stderr
+
+
+def test_bench_readme_without_markers_is_refused_before_the_run(tmp_path):
+    """--readme names a file without the results.md marker lines: exit 2
+    at once, the file untouched, nothing run."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    r = poolalloc_cmd("bench", "--smoke", "--only", "python", "--out", str(tmp_path / "out"), "--readme", str(readme))
+    assert r.returncode == 2
+    assert r.stderr.endswith(f"--readme {readme}: needs one <!-- results.md --> line and, after it, one "
+                             "<!-- /results.md --> line\n"), r.stderr
+    assert readme.read_text() == "# no markers\n" and not (tmp_path / "out" / "results.json").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -7,7 +7,10 @@
   peers    the peer allocators (glibc, mimalloc 2 and 3, jemalloc)
   c, python, lua, preload
            the faces: what runs under which allocator
-  report   one renderer for text and Markdown tables, and the chart
+  instr    the instruction-count face: callgrind per malloc+free pair
+  goals    the project's goals, judged on a run: met, not met, not measured
+  report   one renderer for text and Markdown tables, and the chart; the
+           README's generated block (--readme)
   lua/     the Lua workloads (data, run by lua/run.lua)
 
 Nothing here imports from the checkout's tests/: the faces that need native

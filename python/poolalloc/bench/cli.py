@@ -11,24 +11,31 @@ import sys
 import time
 
 from .c import CFace
+from .goals import evaluate
 from .harness import Context, UsageError, machine, skipped
+from .instr import InstrFace
 from .lua import LuaFace
 from .peers import PEERS
 from .preload import PreloadFace
 from .python import PythonFace
-from .report import chart, render
+from .report import chart, render, splice
 
-FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace}
+FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace, "instr": InstrFace}
 
 USAGE = """\
 python -m poolalloc bench [--quick] [--out DIR] [--only FACES] [--rounds N]
                           [--peers LIST] [--build-dir DIR] [--source DIR]
+                          [--readme FILE]
 
 Runs the benchmark suite: libpool against the runtime's default allocator
 and against the installed peers (glibc, mimalloc, mimalloc3, jemalloc), in one run,
 interleaved (the allocator order rotates every round), and prints medians,
 the speed-up over the default and over mimalloc, and peak RSS.  Writes
-DIR/results.json, DIR/results.md (the tables in Markdown) and DIR/bench.png.
+DIR/results.json, DIR/results.md (the tables in Markdown) and DIR/bench.png;
+both results files open with the project's goals, judged on this run (met,
+not met, or not measured when their face did not run).  --readme FILE
+puts results.md into FILE between its <!-- results.md --> and
+<!-- /results.md --> lines.
 
 faces (--only, comma-separated; default all):
   c        the C pair patterns (bench_pairs of the CMake build), in Mpairs/s
@@ -38,6 +45,9 @@ faces (--only, comma-separated; default all):
            the CMake build against lua5.4 (and LD_PRELOAD peers)
   preload  the stress programs of the CMake build under
            LD_PRELOAD=libpoolmalloc.so and peers
+  instr    instructions per malloc+free pair (valgrind's callgrind): libpool,
+           the peers, the Lua path (bench_pairs) and PyObject_Malloc +
+           PyObject_Free under POOLALLOC=1 and pymalloc
 The libpool variant is called "pool" in every face.
 
 Native artifacts (bench_pairs, poollua, libpoolmalloc.so) come from the CMake
@@ -62,12 +72,13 @@ def parse_args(argv):
     p.add_argument("--out", default="bench-results", metavar="DIR",
                    help="directory for results.json and bench.png (default: ./bench-results)")
     p.add_argument("--only", default=",".join(FACES), metavar="FACES",
-                   help="comma-separated faces to run: c, python, lua, preload (default: all)")
+                   help="comma-separated faces to run: c, python, lua, preload, instr (default: all)")
     p.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds per benchmark")
     p.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                    help="peers to compare with, from glibc, mimalloc, mimalloc3, jemalloc (default: all)")
     p.add_argument("--build-dir", metavar="DIR", help="CMake build directory (default: $POOL_BUILD_DIR or <source>/build)")
     p.add_argument("--source", metavar="DIR", help="poolalloc source tree (default: $POOL_SOURCE_DIR or the checkout here)")
+    p.add_argument("--readme", metavar="FILE", help="replace FILE's <!-- results.md --> block with results.md")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: one tiny round
     ns = p.parse_args(argv)
     ns.only = _names(p, "--only", ns.only, FACES)
@@ -89,7 +100,8 @@ def _names(p, option, text, allowed, allow_empty=False):
 
 
 def main(argv=None):
-    ns = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    ns = parse_args(argv)
     from tqdm import tqdm
 
     out = pathlib.Path(ns.out)
@@ -105,9 +117,14 @@ def main(argv=None):
     except UsageError as exc:
         sys.stderr.write(f"python -m poolalloc bench: {exc}\n")
         return 2
+    why = ns.readme and splice(pathlib.Path(ns.readme), "", dry=True)
+    if why:
+        sys.stderr.write(f"python -m poolalloc bench: --readme {ns.readme}: {why}\n")
+        return 2
     from .. import __version__
     results = {"poolalloc": __version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), "quick": ctx.quick, "peers": ns.peers,
+               "command": " ".join(["python -m poolalloc bench", *argv]),
+               "machine": machine(), "quick": ctx.quick, "smoke": ns.smoke, "peers": ns.peers,
                "peer_libraries": ctx.libs, "faces": {}}
     faces, planned = [], 0
     for face in (FACES[f]() for f in ns.only):
@@ -124,9 +141,15 @@ def main(argv=None):
             results["faces"][face.name] = face.run(ctx, lambda: bar.update(1))
     results["faces"] = {f: results["faces"][f] for f in ns.only}
     results["seconds"] = round(time.time() - t0, 1)
+    results["goals"] = evaluate(results)
     print(render(results))
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(render(results, markdown=True))
     chart(results, out / "bench.png")
+    if ns.readme:
+        why = splice(pathlib.Path(ns.readme), render(results, markdown=True))
+        if why:
+            sys.stderr.write(f"python -m poolalloc bench: --readme {ns.readme}: {why}\n")
+            return 1
     print(f"\nwrote {out / 'results.json'}, results.md and bench.png ({results['seconds']} s)")
     return 0

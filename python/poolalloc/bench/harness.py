@@ -87,7 +87,8 @@ def cmake_build(source, build, log):
 
 
 def machine():
-    """A short description of this machine, for the table and the chart."""
+    """A short description of this machine, for the table and the chart,
+    with its load average (1 minute) when the run starts: what else ran."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -100,7 +101,7 @@ def machine():
     except (ValueError, OSError):
         pass
     return {"cpu": cpu, "cpus": os.cpu_count(), "memory": mem, "system": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version()}
+            "python": platform.python_version(), "load": round(os.getloadavg()[0], 1)}
 
 
 class Context:

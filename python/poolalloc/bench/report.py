@@ -36,34 +36,84 @@ def face_rows(face):
     return head, rows
 
 
+def table(head, rows, markdown, bold_rows=()):
+    """A table as Markdown, or as aligned text (first column left, the
+    others right).  Rows whose first cell is in `bold_rows` are bold in
+    Markdown, empty cells aside."""
+    if markdown:
+        em = lambda r: [f"**{c}**" if c and r[0] in bold_rows else c for c in r]   # noqa: E731
+        return ["| " + " | ".join(head) + " |", "|---" * len(head) + "|", *("| " + " | ".join(em(r)) + " |" for r in rows)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)   # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return [fmt(head), "-" * len(fmt(head)), *map(fmt, rows)]
+
+
+def titled(name, title, markdown):
+    """A face's title line: `name (what the figures are)`."""
+    return ["", f"**{name}** {title}", ""] if markdown else ["", f"{name} {title}"]
+
+
+def face_lines(fname, face, markdown):
+    """One timed face: its title, table, errors and notes."""
+    rounds = max((len(x["samples"]) for b in face["benchmarks"] for x in b["results"].values()), default=0)
+    better = "higher" if face["higher_is_better"] else "lower"
+    head, rows = face_rows(face)
+    lines = titled(fname, f"({face['unit']}, {better} is better; median of {rounds} interleaved rounds; "
+                          f"x = times faster than)", markdown)
+    lines += table(head, rows, markdown, bold_rows=[r[0] for r in rows if r[0].startswith("geomean")])
+    for b in face["benchmarks"]:
+        lines += [f"error: {b['name']}: {e}" for e in b["errors"]]
+    return lines
+
+
+def instr_lines(fname, face, markdown):
+    """The instruction-count face: one row per pair and allocator."""
+    n = face["pairs"]
+    head = ["pair", "allocator", "instructions per pair"]
+    rows = [[r["what"], r["allocator"], f"{r['instructions']:.1f}"] for r in face["rows"]]
+    return [*titled(fname, f"(callgrind, instructions per malloc + free pair, loop included: (Ir(2N) - Ir(N)) / N, "
+                           f"N = {n:,}; one block kept live; deterministic)", markdown),
+            *table(head, rows, markdown)]
+
+
+def goals_lines(goals, markdown):
+    """The goals table: each goal's target, the figure this run measured,
+    and met / not met / not measured."""
+    head = ["goal (issue)", "target", "measured", "status"]
+    rows = [[f"{g['goal']} ({g['issues']})", g["target"], g["measured"], g["status"]] for g in goals]
+    if markdown:
+        rows = [[*r[:3], f"**{r[3]}**" if r[3] == "met" else r[3]] for r in rows]
+    met = sum(g["status"] == "met" for g in goals)
+    unmeasured = sum(g["status"] == "not measured" for g in goals)
+    return [*titled("goals", f"({met} of {len(goals)} met, {unmeasured} not measured in this run)", markdown),
+            *table(head, rows, markdown)]
+
+
+def header(results):
+    """The first line: the command, the date, the machine, the run's time."""
+    m = results["machine"]
+    cmd = results.get("command")
+    took = f", {results['seconds']:.0f} s" if "seconds" in results else ""
+    load = f" (load average {m['load']} at the start)" if m.get("load") is not None else ""
+    return (f"Measured {results['date'][:10]} on {m['cpu']}, {m['cpus']} CPUs, {m['memory']}, {m['system']}, "
+            f"Python {m['python']}{load}{' (--quick)' if results['quick'] else ''}"
+            + (f", by `{cmd}`{took}." if cmd else f"{took}."))
+
+
 def render(results, markdown=False):
     """The results, per face, as aligned text or as Markdown (for
-    README.md): the same cells either way, under the date and machine."""
-    m = results["machine"]
-    lines = [f"Measured {results['date'][:10]} on {m['cpu']}, {m['cpus']} CPUs, {m['memory']}, {m['system']}, "
-             f"Python {m['python']}{' (--quick)' if results['quick'] else ''}."]
+    README.md): the same cells either way, under the date and machine,
+    with the goals table first when the run judged them."""
+    lines = [header(results)]
+    if results.get("goals"):
+        lines += goals_lines(results["goals"], markdown)
     for fname, face in results["faces"].items():
         if face["status"] != "ok":
             lines += ["", f"**{fname}**: skipped: {face['note'].splitlines()[0]}" if markdown else
                       f"{fname}: skipped: {face['note'].splitlines()[0]}"]
             continue
-        rounds = max((len(x["samples"]) for b in face["benchmarks"] for x in b["results"].values()), default=0)
-        better = "higher" if face["higher_is_better"] else "lower"
-        title = f"{fname} ({face['unit']}, {better} is better; median of {rounds} interleaved rounds; " \
-                f"x = times faster than)"
-        head, rows = face_rows(face)
-        if markdown:
-            rows = [[f"**{r[0]}**", *r[1:-3], *(f"**{x}**" for x in r[-3:-1]), ""] if r[0].startswith("geomean")
-                    else r for r in rows]
-            lines += ["", f"**{fname}**{title[len(fname):]}", "", "| " + " | ".join(head) + " |",
-                      "|---" * len(head) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
-        else:
-            widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-            fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)   # noqa: E731
-                                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            lines += ["", title, fmt(head), "-" * len(fmt(head)), *map(fmt, rows)]
-        for b in face["benchmarks"]:
-            lines += [f"error: {b['name']}: {e}" for e in b["errors"]]
+        lines += (instr_lines if face.get("kind") == "instructions" else face_lines)(fname, face, markdown)
         lines += [f"{'' if not markdown else chr(10)}note: {n}" for n in face.get("notes", ())]
     return "\n".join(lines) + "\n"
 
@@ -76,7 +126,7 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    faces = [(n, f) for n, f in results["faces"].items() if f["status"] == "ok" and f["benchmarks"]]
+    faces = [(n, f) for n, f in results["faces"].items() if f["status"] == "ok" and f.get("benchmarks")]
     heights = [max(1.8, 0.22 * len(f["benchmarks"]) * (len(f["allocators"]) + 1) + 0.8) for _, f in faces] or [2]
     fig, axes = plt.subplots(len(faces) or 1, 1, figsize=(10, sum(heights) + 0.8), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
@@ -111,3 +161,23 @@ def chart(results, path):
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+BEGIN, END = "<!-- results.md -->", "<!-- /results.md -->"
+
+
+def splice(path, markdown, dry=False):
+    """Replace what stands between the BEGIN and END lines of file `path`
+    (README.md) with `markdown`; '' on success, else why not.  `dry` only
+    checks that the file has the two lines."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        return exc.strerror
+    lines = text.split("\n")
+    if lines.count(BEGIN) != 1 or lines.count(END) != 1 or lines.index(BEGIN) > lines.index(END):
+        return f"needs one {BEGIN} line and, after it, one {END} line"
+    if not dry:
+        i, j = lines.index(BEGIN), lines.index(END)
+        path.write_text("\n".join([*lines[:i + 1], markdown.rstrip("\n"), *lines[j:]]))
+    return ""
