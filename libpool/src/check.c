@@ -83,11 +83,11 @@ static size_t check_list(pa_heap_t *h, uint32_t epoch, const pa_page_list_t *l, 
         VERIFY(pg->debug == h->debug, pg);
         pa_page_check(pg);
         uintptr_t tf = atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
-        pa_heap_t *fast = atomic_load_explicit(&pg->fast, memory_order_relaxed);
+        const void *fast = atomic_load_explicit(&pg->fast, memory_order_relaxed);
         if (kind == 0) {
             VERIFY(pg->cls == cls && !pg->in_full, pg);
             VERIFY(PA_TF_STATE(tf) != PA_TF_NOTIFY, pg);      /* NOTIFY only while parked */
-            VERIFY(fast == (pg->debug ? NULL : h) && pg->count == &h->count[cls], pg);
+            VERIFY(fast == (pg->debug ? NULL : h->fast_key) && pg->count == &h->count[cls], pg);
         } else if (kind == 1) {
             VERIFY(pg->in_full && fast == NULL, pg);
             VERIFY(pg->free == PA_END(pg) && PA_CNT_GET(pg->capacity) == pg->reserved, pg);

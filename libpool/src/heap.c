@@ -124,6 +124,7 @@ pa_heap_t *pa_heap_thread(void) {
     if (h) {
         h->kind = PA_HEAP_THREAD;
         h->debug = (uint8_t)pa_g.debug;
+        h->fast_key = PA_THREAD_KEY();
     }
     pa_unlock();
     if (!h) return NULL;
@@ -227,7 +228,7 @@ adopted:
     PA_CNT_ADD(h->class_blocks[cls], pg->reserved);
     pa_list_push(&h->avail[cls], pg);
     pg->count = &h->count[cls];
-    if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
+    if (!pg->debug) atomic_store_explicit(&pg->fast, h->fast_key, memory_order_relaxed);
     pa_heap_set_curr(h, cls);
     PA_EXPENSIVE(h);
     return pg;
@@ -283,6 +284,7 @@ pool_heap_t *pool_heap_new(const pool_heap_options_t *opts) {
     pa_unlock();
     if (!h) { errno = ENOMEM; return NULL; }
     h->kind = PA_HEAP_USER;
+    h->fast_key = h;
     if (opts) {
         h->limit = opts->limit ? opts->limit : SIZE_MAX;
         h->debug = (uint8_t)(opts->debug != 0);

@@ -113,7 +113,7 @@ typedef struct pa_page {
     PA_CNT(uint32_t) used;          /* blocks out (remote frees not yet collected count) */
     uint32_t block_size;
     uint8_t *start;                 /* first block */
-    _Atomic(struct pa_heap *) fast; /* owner while the fast free path may be used */
+    _Atomic(const void *) fast;     /* owner's fast_key while the fast free path may be used */
     struct pa_class_count *count;   /* owner heap's counters of this class (fast paths) */
     uint64_t magic;                 /* ceil(2^64 / block_size): interior-pointer check */
     PA_CNT(uint32_t) carved;        /* bytes carved so far: capacity * block_size */
@@ -213,7 +213,12 @@ typedef struct pa_heap {
     PA_CNT(int64_t) committed;      /* bytes of its spans */
     PA_CNT(uint64_t) tags[POOL_NTAGS];
     uint8_t kind, debug, sized, dead;
-    uint8_t lua_open;               /* sized.c: the Lua cache below is in use */
+    uint8_t lua_open;
+    /* What its pages' `fast` holds: a thread heap's thread pointer (the
+    ** free fast path reads it in one instruction, with no TLS lookup), or
+    ** a first-class heap itself.  A thread's pages leave it (orphaned,
+    ** fast NULL) before the thread's pointer can be reused. */
+    const void *fast_key;               /* sized.c: the Lua cache below is in use */
     uint32_t id;
     /* sized.c: the Lua lists, one per 16-byte granule of the size. */
     pa_lua_list_t lua[PA_DIRECT];
@@ -275,6 +280,8 @@ extern PA_HIDDEN _Atomic(uint16_t) pa_map[PA_MAP_ENTRIES];
 extern PA_HIDDEN pa_page_t pa_empty_page;
 extern PA_HIDDEN pa_heap_t pa_empty_heap;
 extern PA_HIDDEN __thread pa_heap_t *pa_tls_heap;
+/* This thread's fast_key (a thread heap's): the thread pointer. */
+#define PA_THREAD_KEY() ((const void *)__builtin_thread_pointer())
 extern PA_HIDDEN const uint32_t pa_class_size[PA_NCLASSES];
 extern PA_HIDDEN const uint8_t pa_direct_class[PA_DIRECT];
 

@@ -167,7 +167,7 @@ void pa_page_unfull(pa_heap_t *h, pa_page_t *pg) {
     pg->in_full = 0;
     pa_list_remove(&h->full, pg);
     pa_list_append(&h->avail[pg->cls], pg);
-    if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
+    if (!pg->debug) atomic_store_explicit(&pg->fast, h->fast_key, memory_order_relaxed);
     if (h->avail[pg->cls].first == pg) pa_heap_set_curr(h, pg->cls);
 }
 
