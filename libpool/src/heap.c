@@ -33,12 +33,28 @@ void pa_unlock(void) { pthread_mutex_unlock(&pa_g.lock); }
 
 static void heap_thread_done(void *arg);
 
+/* Set when this thread's heap went back at thread exit: a heap made after
+** that (by another key's destructor) keys its pages by itself, not by the
+** thread pointer, which outlives nothing that would release it. */
+static __thread int pa_tls_exited __attribute__((tls_model("initial-exec")));
+
 /* fork: hold the lock across it so the child sees consistent segments.
 ** The child's own thread heap stays valid; heaps of threads that do not
-** exist in the child are left untouched (their pages stay with them). */
+** exist in the child keep their pages, but those pages lose their fast
+** key: a thread the child makes may get the thread pointer of one of
+** them, and must free into their pages as a remote thread does. */
 static void atfork_prepare(void) { pa_lock(); }
 static void atfork_parent(void) { pa_unlock(); }
-static void atfork_child(void) { pthread_mutex_init(&pa_g.lock, NULL); }
+static void atfork_child(void) {
+    pthread_mutex_init(&pa_g.lock, NULL);
+    for (pa_heap_t *h = pa_g.heaps; h; h = h->next_heap) {
+        if (h->kind != PA_HEAP_THREAD || h == pa_tls_heap) continue;
+        h->fast_key = h;
+        for (unsigned c = 0; c < PA_NCLASSES; c++)
+            for (pa_page_t *pg = h->avail[c].first; pg; pg = pg->next)
+                if (!pg->debug) atomic_store_explicit(&pg->fast, h, memory_order_relaxed);
+    }
+}
 
 static void heap_init_fields(pa_heap_t *h);
 
@@ -124,7 +140,7 @@ pa_heap_t *pa_heap_thread(void) {
     if (h) {
         h->kind = PA_HEAP_THREAD;
         h->debug = (uint8_t)pa_g.debug;
-        h->fast_key = PA_THREAD_KEY();
+        h->fast_key = pa_tls_exited ? (const void *)h : PA_THREAD_KEY();
     }
     pa_unlock();
     if (!h) return NULL;
@@ -181,6 +197,7 @@ static void heap_thread_done(void *arg) {
     pa_heap_quiesce(h);
     pa_heap_drain_delayed(h);
     pa_tls_heap = &pa_empty_heap;
+    pa_tls_exited = 1;
     pa_lock();
     heap_abandon_pages(h);
     for (pa_large_t *lg = pa_g.large; lg; lg = lg->next)
