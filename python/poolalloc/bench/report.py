@@ -36,6 +36,18 @@ def face_rows(face):
     return head, rows
 
 
+def table(title, fname, head, rows, markdown):
+    """The lines of one table under its title (whose first word, the face's
+    name, is bold in Markdown), aligned text or Markdown."""
+    if markdown:
+        return ["", f"**{fname}**{title[len(fname):]}", "", "| " + " | ".join(head) + " |",
+                "|---" * len(head) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)   # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return ["", title, fmt(head), "-" * len(fmt(head)), *map(fmt, rows)]
+
+
 def render(results, markdown=False):
     """The results, per face, as aligned text or as Markdown (for
     README.md): the same cells either way, under the date and machine."""
@@ -55,13 +67,10 @@ def render(results, markdown=False):
         if markdown:
             rows = [[f"**{r[0]}**", *r[1:-3], *(f"**{x}**" for x in r[-3:-1]), ""] if r[0].startswith("geomean")
                     else r for r in rows]
-            lines += ["", f"**{fname}**{title[len(fname):]}", "", "| " + " | ".join(head) + " |",
-                      "|---" * len(head) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
-        else:
-            widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-            fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)   # noqa: E731
-                                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            lines += ["", title, fmt(head), "-" * len(fmt(head)), *map(fmt, rows)]
+        lines += table(title, fname, head, rows, markdown)
+        # A face's further tables ({"title", "head", "rows"}), e.g. pyperformance's ratios.
+        for t in face.get("tables", ()):
+            lines += table(f"{fname}: {t['title']}", fname, t["head"], t["rows"], markdown)
         for b in face["benchmarks"]:
             lines += [f"error: {b['name']}: {e}" for e in b["errors"]]
         lines += [f"{'' if not markdown else chr(10)}note: {n}" for n in face.get("notes", ())]
