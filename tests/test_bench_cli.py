@@ -65,7 +65,7 @@ def test_bench_missing_peer_is_a_note(native_build, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload)"),
+    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload, pyperformance)"),
     (["--peers", "tcmalloc"], "--peers: unknown name 'tcmalloc'"),
     (["--rounds", "0"], "--rounds must be between 1 and 101, not 0"),
     (["--bogus"], "unrecognized arguments: --bogus"),

@@ -15,10 +15,14 @@ from .harness import Context, UsageError, machine, skipped
 from .lua import LuaFace
 from .peers import PEERS
 from .preload import PreloadFace
+from .pyperformance import PyperformanceFace
 from .python import PythonFace
 from .report import chart, render
 
-FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace}
+FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace,
+         "pyperformance": PyperformanceFace}
+# The faces run without --only; pyperformance takes about 20 minutes.
+DEFAULT_FACES = ("c", "python", "lua", "preload")
 
 USAGE = """\
 python -m poolalloc bench [--quick] [--out DIR] [--only FACES] [--rounds N]
@@ -30,7 +34,7 @@ interleaved (the allocator order rotates every round), and prints medians,
 the speed-up over the default and over mimalloc, and peak RSS.  Writes
 DIR/results.json, DIR/results.md (the tables in Markdown) and DIR/bench.png.
 
-faces (--only, comma-separated; default all):
+faces (--only, comma-separated; default c,python,lua,preload):
   c        the C pair patterns (bench_pairs of the CMake build), in Mpairs/s
   python   poolalloc.workloads under pymalloc (the default), POOLALLOC=1,
            PYTHONMALLOC=malloc (glibc) and glibc+LD_PRELOAD of each peer
@@ -38,6 +42,12 @@ faces (--only, comma-separated; default all):
            the CMake build against lua5.4 (and LD_PRELOAD peers)
   preload  the stress programs of the CMake build under
            LD_PRELOAD=libpoolmalloc.so and peers
+  pyperformance
+           30 scripts of CPython's pyperformance suite (in-process under
+           pyperf) under pymalloc, POOLALLOC=1 and glibc with mimalloc 2
+           and 3 preloaded; time and peak RSS relative to pymalloc.  Not
+           run by default (about 20 minutes); needs
+           pip install 'poolalloc[pyperformance]'
 The libpool variant is called "pool" in every face.
 
 Native artifacts (bench_pairs, poollua, libpoolmalloc.so) come from the CMake
@@ -61,8 +71,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="fewer rounds, smaller workloads (under 2 minutes)")
     p.add_argument("--out", default="bench-results", metavar="DIR",
                    help="directory for results.json and bench.png (default: ./bench-results)")
-    p.add_argument("--only", default=",".join(FACES), metavar="FACES",
-                   help="comma-separated faces to run: c, python, lua, preload (default: all)")
+    p.add_argument("--only", default=",".join(DEFAULT_FACES), metavar="FACES",
+                   help="comma-separated faces to run: c, python, lua, preload, pyperformance "
+                        "(default: all but pyperformance)")
     p.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds per benchmark")
     p.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                    help="peers to compare with, from glibc, mimalloc, mimalloc3, jemalloc (default: all)")
