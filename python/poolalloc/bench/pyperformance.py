@@ -17,8 +17,10 @@ Not in the default set of faces (`--only pyperformance`): the full run
 takes about 20 minutes on 2 cores.  Needs `pip install
 'poolalloc[pyperformance]'`; without it the face is skipped with that
 hint."""
+import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 
 from .harness import POOL, RSS, Case, CasesFace, geomean
@@ -73,6 +75,15 @@ def benchmark_dir():
     return path if os.path.isdir(path) else None
 
 
+def pyperf_too_old():
+    """The installed pyperf's version if it predates --in-process (2.11), else ''."""
+    try:
+        version = importlib.metadata.version("pyperf")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    return version if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) < (2, 11) else ""
+
+
 class PyperformanceFace(CasesFace):
     name, default = "pyperformance", "pymalloc"
     rounds_full, rounds_quick = 3, 2
@@ -82,6 +93,8 @@ class PyperformanceFace(CasesFace):
         where = benchmark_dir()
         if where is None:
             return f"pyperformance is not installed here: {HINT}"
+        if pyperf_too_old():
+            return f"pyperf {pyperf_too_old()} has no --in-process mode (2.11 has): {HINT}"
         # (values per run, pyperf's --min-time per value)
         self.values, self.min_time = (1, 0.01) if ctx.smoke else (2, 0.05) if ctx.quick else (3, 0.1)
         variants = {"pymalloc": {}, POOL: {"POOLALLOC": "1"}}
