@@ -2,7 +2,7 @@
 benchmark suite under pymalloc (the default), POOLALLOC=1 and glibc with
 mimalloc 2 and 3 preloaded, each in fresh interpreters, interleaved in one
 run (poolalloc.bench.pyperformance.PyperformanceFace, the same runner as
-`python -m poolalloc bench --only pyperformance`; about 20 minutes, 7 with
+`python -m poolalloc bench --only pyperformance`; about 20 minutes, 6 with
 --bench-quick).  Medians, speed and peak RSS relative to pymalloc are
 recorded, never asserted; every set-up must have run every script."""
 import pytest
