@@ -108,8 +108,10 @@ setup(
     package_data={"poolalloc.bench": ["lua/*.lua"]},
     libraries=[libpool],
     ext_modules=[extension],
-    # The plug-in needs nothing; `bench` and `map` need these (the CLI says so).
-    extras_require={"bench": ["tqdm", "matplotlib", "numpy"]},
+    # The plug-in needs nothing; `bench` and `map` need these (the CLI says so);
+    # `bench --only pyperformance` needs the benchmark scripts pyperformance ships.
+    extras_require={"bench": ["tqdm", "matplotlib", "numpy"],
+                    "pyperformance": ["pyperformance>=1.11,<2", "pyperf>=2.11"]},
     cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_with_preload},
     entry_points={"pytest11": ["poolalloc = poolalloc.pytest_plugin"]},   # off until --poolalloc
     zip_safe=False,

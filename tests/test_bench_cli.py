@@ -3,6 +3,7 @@ usage errors, and the page map's data against stats()."""
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -93,8 +94,92 @@ def test_bench_instr_face(native_build, tmp_path):
     assert "| goal (issue) | target | measured | status |" in md
 
 
+
+
+def pyperformance_script(name):
+    """The path of one of pyperformance's benchmark scripts (skips the test
+    without pyperformance: .ci/bootstrap installs it)."""
+    from poolalloc.bench.pyperformance import BENCHMARKS, benchmark_dir
+    where = benchmark_dir()
+    if where is None:
+        pytest.skip("pyperformance is not installed (pip install 'poolalloc[pyperformance]')")
+    return os.path.join(where, BENCHMARKS[name][0], "run_benchmark.py")
+
+
+def test_bench_pyperformance_smoke(tmp_path):
+    """One tiny round of the pyperformance face (two scripts, one value):
+    every set-up ran both, with a median per loop and its own peak RSS, the
+    ratio table relative to pymalloc is in results.json and results.md, and
+    pyperformance is not in the default set of faces."""
+    pyperformance_script("nqueens")
+    r = poolalloc_cmd("bench", "--smoke", "--only", "pyperformance", "--peers", "mimalloc", "--out", str(tmp_path),
+                      timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    face = json.loads((tmp_path / "results.json").read_text())["faces"]["pyperformance"]
+    assert face["status"] == "ok" and face["unit"] == "µs", face
+    assert [b["name"] for b in face["benchmarks"]] == ["nqueens", "unpack_sequence"]
+    setups = {"pymalloc", "pool", "mimalloc"} if os.path.isfile("/usr/lib/x86_64-linux-gnu/libmimalloc.so.2") \
+        else {"pymalloc", "pool"}
+    for b in face["benchmarks"]:
+        assert b["errors"] == [] and set(b["results"]) == setups, b
+        for v in b["results"].values():
+            assert len(v["samples"]) == 1 and v["median"] > 0 and v["peak_rss_kb"] > 5000, b
+        assert b["speedup_default"] == pytest.approx(b["results"]["pymalloc"]["median"] / b["results"]["pool"]["median"])
+    (table,) = face["tables"]
+    assert table["head"][:3] == ["benchmark", "pymalloc µs", "pymalloc RSS MiB"] and "RSS pool" in table["head"]
+    assert [row[0] for row in table["rows"]] == ["nqueens", "unpack_sequence", "geomean"]
+    pool = face["geomean_vs_default"]["pool"]
+    assert 0.3 < pool["speed"] < 3 and 0.5 < pool["rss"] < 3, pool
+    md = (tmp_path / "results.md").read_text()
+    assert "**pyperformance**: speed and peak RSS relative to pymalloc" in md
+    assert "| benchmark | pymalloc µs | pymalloc RSS MiB | speed pool |" in md
+    from poolalloc.bench.cli import parse_args
+    assert parse_args([]).only == ["c", "python", "lua", "preload", "instr"]
+
+
+def test_bench_pyperformance_missing_is_one_line(tmp_path):
+    """Without pyperformance the face is skipped with one line naming the
+    pip command, and no traceback."""
+    code = BLOCK.format(mods=["pyperformance"], argv=["bench", "--only", "pyperformance", "--out", str(tmp_path)])
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    hint = "pyperformance skipped: pyperformance is not installed here: pip install 'poolalloc[pyperformance]'"
+    lines = [ln for ln in r.stderr.splitlines() if "pyperformance" in ln and "bench:" in ln and "%" not in ln]
+    assert lines == [f"bench: {hint}"], r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert json.loads((tmp_path / "results.json").read_text())["faces"]["pyperformance"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize("env, allocator, problem", [
+    ({"POOLALLOC": "1"}, "pool", None),
+    ({}, "pymalloc", None),
+    ({"POOLALLOC": "1", "POOLALLOC_DOMAINS": "bogus"}, None,
+     "pyperf_run: POOLALLOC=1 but poolalloc is not installed in this interpreter"),
+    ({"PYTHONMALLOC": "malloc", "LD_PRELOAD": "/nonexistent/libmimalloc.so"}, None,
+     "pyperf_run: LD_PRELOAD=/nonexistent/libmimalloc.so is not mapped in this process"),
+])
+def test_pyperf_run_checks_the_allocator(env, allocator, problem):
+    """pyperf_run, one run of the face, measures only under the allocator
+    the environment asks for: under POOLALLOC=1 poolalloc served the
+    benchmark's allocations; where the set-up did not take, it exits 3
+    with one line and measures nothing."""
+    script = pyperformance_script("deepcopy")
+    e = {k: v for k, v in os.environ.items() if k not in ("POOLALLOC", "PYTHONMALLOC", "LD_PRELOAD")}
+    r = subprocess.run([sys.executable, "-m", "poolalloc.bench.pyperf_run", script, "1", "0.001"],
+                       env=dict(e, **env), capture_output=True, text=True, timeout=60)
+    if problem:
+        assert r.returncode == 3 and r.stdout == "" and problem in r.stderr, r.stdout + r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert line["allocator"] == allocator and set(line["benchmarks"]) == {"deepcopy", "deepcopy_reduce", "deepcopy_memo"}
+    assert line["us"] == pytest.approx(statistics.geometric_mean(line["benchmarks"].values()))
+    assert line["us"] > 0 and line["peak_rss_kb"] > 5000
+    assert (line.get("pool_allocs", 0) > 100_000) == (allocator == "pool"), line
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload, instr)"),
+    (["--only", "fortran"], "--only: unknown name 'fortran' (choose from c, python, lua, preload, instr, pyperformance)"),
     (["--peers", "tcmalloc"], "--peers: unknown name 'tcmalloc'"),
     (["--rounds", "0"], "--rounds must be between 1 and 101, not 0"),
     (["--bogus"], "unrecognized arguments: --bogus"),

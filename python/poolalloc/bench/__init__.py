@@ -5,8 +5,11 @@
            scrubbed environment, measured runs, the interleaving loop,
            medians and geomeans, a face's results
   peers    the peer allocators (glibc, mimalloc 2 and 3, jemalloc)
-  c, python, lua, preload
-           the faces: what runs under which allocator
+  c, python, lua, preload, pyperformance
+           the faces: what runs under which allocator (pyperformance only
+           with --only: it takes about 20 minutes)
+  pyperf_run
+           one run of a pyperformance script in the measured interpreter
   instr    the instruction-count face: callgrind per malloc+free pair
   goals    the project's goals, judged on a run: met, not met, not measured
   report   one renderer for text and Markdown tables, and the chart; the

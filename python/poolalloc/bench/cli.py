@@ -17,10 +17,14 @@ from .instr import InstrFace
 from .lua import LuaFace
 from .peers import PEERS
 from .preload import PreloadFace
+from .pyperformance import PyperformanceFace
 from .python import PythonFace
 from .report import chart, render, splice
 
-FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace, "instr": InstrFace}
+FACES = {"c": CFace, "python": PythonFace, "lua": LuaFace, "preload": PreloadFace, "instr": InstrFace,
+         "pyperformance": PyperformanceFace}
+# The faces run without --only; pyperformance takes about 20 minutes.
+DEFAULT_FACES = ("c", "python", "lua", "preload", "instr")
 
 USAGE = """\
 python -m poolalloc bench [--quick] [--out DIR] [--only FACES] [--rounds N]
@@ -37,7 +41,7 @@ not met, or not measured when their face did not run).  --readme FILE
 puts results.md into FILE between its <!-- results.md --> and
 <!-- /results.md --> lines.
 
-faces (--only, comma-separated; default all):
+faces (--only, comma-separated; default c,python,lua,preload,instr):
   c        the C pair patterns (bench_pairs of the CMake build), in Mpairs/s
   python   poolalloc.workloads under pymalloc (the default), POOLALLOC=1,
            PYTHONMALLOC=malloc (glibc) and glibc+LD_PRELOAD of each peer
@@ -48,6 +52,12 @@ faces (--only, comma-separated; default all):
   instr    instructions per malloc+free pair (valgrind's callgrind): libpool,
            the peers, the Lua path (bench_pairs) and PyObject_Malloc +
            PyObject_Free under POOLALLOC=1 and pymalloc
+  pyperformance
+           30 scripts of CPython's pyperformance suite (in-process under
+           pyperf) under pymalloc, POOLALLOC=1 and glibc with mimalloc 2
+           and 3 preloaded; time and peak RSS relative to pymalloc.  Not
+           run by default (about 20 minutes); needs
+           pip install 'poolalloc[pyperformance]'
 The libpool variant is called "pool" in every face.
 
 Native artifacts (bench_pairs, poollua, libpoolmalloc.so) come from the CMake
@@ -71,8 +81,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="fewer rounds, smaller workloads (under 2 minutes)")
     p.add_argument("--out", default="bench-results", metavar="DIR",
                    help="directory for results.json and bench.png (default: ./bench-results)")
-    p.add_argument("--only", default=",".join(FACES), metavar="FACES",
-                   help="comma-separated faces to run: c, python, lua, preload, instr (default: all)")
+    p.add_argument("--only", default=",".join(DEFAULT_FACES), metavar="FACES",
+                   help="comma-separated faces to run: c, python, lua, preload, instr, pyperformance "
+                        "(default: all but pyperformance)")
     p.add_argument("--rounds", type=int, metavar="N", help="interleaved rounds per benchmark")
     p.add_argument("--peers", default=",".join(PEERS), metavar="LIST",
                    help="peers to compare with, from glibc, mimalloc, mimalloc3, jemalloc (default: all)")

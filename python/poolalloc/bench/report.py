@@ -62,6 +62,10 @@ def face_lines(fname, face, markdown):
     lines = titled(fname, f"({face['unit']}, {better} is better; median of {rounds} interleaved rounds; "
                           f"x = times faster than)", markdown)
     lines += table(head, rows, markdown, bold_rows=[r[0] for r in rows if r[0].startswith("geomean")])
+    # A face's further tables ({"title", "head", "rows"}), e.g. pyperformance's ratios.
+    for t in face.get("tables", ()):
+        lines += ["", f"**{fname}**: {t['title']}", ""] if markdown else ["", f"{fname}: {t['title']}"]
+        lines += table(t["head"], t["rows"], markdown, bold_rows=["geomean"])
     for b in face["benchmarks"]:
         lines += [f"error: {b['name']}: {e}" for e in b["errors"]]
     return lines
