@@ -134,11 +134,13 @@ POOL_API void pool_heap_free_sized(pool_heap_t *h, void *p, size_t size);
 ** size class.  A failed call leaves `p` valid. */
 POOL_API void *pool_heap_realloc_sized(pool_heap_t *h, void *p, size_t oldsize, size_t newsize);
 /* A lua_Alloc (Lua 5.4's contract) for a sized heap `ud` used by one
-** thread: blocks it frees are kept on per-class lists of the heap and
-** served again by size, with no lookup; the heap's stats, limit and tags
-** (osize of a new object) stay exact, a kept block counting as free.  Each
-** class keeps at most 64 KiB; the rest goes back to the pages.  Heaps that
-** are not sized, or in debug mode, take the ordinary sized paths. */
+** thread: blocks it frees are kept on lists of the heap, one per 16-byte
+** granule of the size, and served again by size, with no lookup; the
+** heap's stats, limit and tags (osize of a new object) stay exact, a kept
+** block counting as free.  A list keeps 64 KiB of blocks, more (up to
+** 1 MiB) while the lists' growth stays under half of the heap's live
+** bytes; the rest goes back to the pages.  Heaps that are not sized, or in
+** debug mode, take the ordinary sized paths. */
 POOL_API void *pool_heap_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Give the blocks pool_heap_lua_alloc keeps back to their pages (so that
 ** trim can release them).  Returns how many. */
