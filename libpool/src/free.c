@@ -23,11 +23,12 @@ static PA_NOINLINE void page_retire_keep_errno(pa_heap_t *h, pa_page_t *pg) {
     errno = saved;
 }
 
-/* One block fewer in use; an empty page is retired. */
-PA_INLINE void page_unuse(pa_heap_t *h, pa_page_t *pg) {
+/* One block fewer in use; true when the page is now empty (the caller
+** retires it, with the heap it has or reads). */
+PA_INLINE bool page_unuse(pa_page_t *pg) {
     uint32_t used = PA_CNT_GET(pg->used) - 1;
     PA_CNT_SET(pg->used, used);
-    if (PA_UNLIKELY(used == 0)) page_retire_keep_errno(h, pg);
+    return PA_UNLIKELY(used == 0);
 }
 
 /* Local free that the fast path declined: a parked page, debug or tools. */
@@ -40,7 +41,7 @@ void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b) {
     PA_TOOL_INTERNAL(b, sizeof *b);
     page_push(pg, b);
     PA_TOOL_NOACCESS(b, pg->block_size);
-    page_unuse(h, pg);
+    if (page_unuse(pg)) page_retire_keep_errno(h, pg);
 }
 
 /* A block of a page this thread does not own.  Normally: push it on the
@@ -186,9 +187,7 @@ PA_INLINE bool free_fast(void *p, bool start) {
             PA_TOOL_FREE(b);
             PA_TOOL_NOACCESS(b, pg->block_size);
             PA_CNT_ADD(pg->count->frees, 1);
-            uint32_t used = PA_CNT_GET(pg->used) - 1;
-            PA_CNT_SET(pg->used, used);
-            if (PA_UNLIKELY(used == 0)) retire_tls(pg);
+            if (page_unuse(pg)) retire_tls(pg);
             return true;
         }
     }
@@ -244,7 +243,7 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
             PA_TOOL_NOACCESS(b, pg->block_size);
             pa_heap_give(h, (int64_t)(h->sized ? size : pg->block_size));
             PA_CNT_ADD(pg->count->frees, 1);
-            page_unuse(h, pg);
+            if (page_unuse(pg)) page_retire_keep_errno(h, pg);
             return;
         }
     }
