@@ -49,9 +49,9 @@ size_t pa_page_check(const pa_page_t *pg) {
     for (unsigned i = 0; i < pg->slices; i++) VERIFY(s->slice_page[pg->index + i] == pg, pg);
     VERIFY(pg->start == (const uint8_t *)s + (size_t)pg->index * PA_SLICE_SIZE, pg);
     VERIFY(pg->reserved == (uint32_t)(((size_t)pg->slices * PA_SLICE_SIZE - PA_GUARD) / pg->block_size), pg);
-    uint32_t cap = PA_CNT_GET(pg->capacity), used = PA_CNT_GET(pg->used);
+    uint32_t cap = (uint32_t)PA_CNT_GET(pg->capacity), used = PA_CNT_GET(pg->used);
     VERIFY(cap <= pg->reserved && used <= cap, pg);
-    VERIFY(PA_CNT_GET(pg->carved) == cap * pg->block_size && pg->magic == UINT64_MAX / pg->block_size + 1, pg);
+    VERIFY(pg->block_size >> pg->shift & 1 && (pg->block_size >> pg->shift) * pg->inv == 1, pg);
     size_t nfree = 0;
     for (const pa_block_t *b = pg->free; b != PA_END(pg);) {
         VERIFY(++nfree <= cap, pg);   /* more free blocks than carved: a cycle */

@@ -14,13 +14,20 @@ PA_INLINE void page_push(pa_page_t *pg, pa_block_t *b) {
     if (PA_CHECKS) b->freed = pa_g.key;
 }
 
-/* An empty page goes to the heap's cache or back to its segment, which may
-** madvise or munmap: free never changes errno (programs check errno after
-** calls that free), so only this rare path pays for keeping it. */
+/* An empty page that is not its class's only one goes to the heap's cache
+** or back to its segment, which may madvise or munmap: free never changes
+** errno (programs check errno after calls that free), so only this rare
+** path pays for keeping it. */
 static PA_NOINLINE void page_retire_keep_errno(pa_heap_t *h, pa_page_t *pg) {
     int saved = errno;
     pa_page_retire(h, pg);
     errno = saved;
+}
+
+/* Where a page empties.  Cost when it is its class's only page (a window
+** of blocks that comes and goes): the pa_page_sole test, no call. */
+PA_INLINE void page_emptied(pa_heap_t *h, pa_page_t *pg) {
+    if (!pa_page_sole(h, pg)) page_retire_keep_errno(h, pg);
 }
 
 /* One block fewer in use; true when the page is now empty (the caller
@@ -41,7 +48,7 @@ void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b) {
     PA_TOOL_INTERNAL(b, sizeof *b);
     page_push(pg, b);
     PA_TOOL_NOACCESS(b, pg->block_size);
-    if (page_unuse(pg)) page_retire_keep_errno(h, pg);
+    if (page_unuse(pg)) page_emptied(h, pg);
 }
 
 /* A block of a page this thread does not own.  Normally: push it on the
@@ -164,7 +171,7 @@ PA_NOINLINE void pa_free_slow(pa_heap_t *h, void *p, size_t size) {
 
 /* The fast paths' slow ends read the TLS heap themselves, so that the
 ** fast paths, which do not need it, do not load it. */
-static PA_NOINLINE void retire_tls(pa_page_t *pg) { page_retire_keep_errno(pa_tls_heap, pg); }
+static PA_NOINLINE void retire_tls(pa_page_t *pg) { page_emptied(pa_tls_heap, pg); }
 static PA_NOINLINE void free_slow_tls(void *p) { pa_free_slow(pa_tls_heap, p, PA_NOSIZE); }
 
 /* The fast path of pool_free, pool_free_block and pool_fallback_free: p
@@ -173,7 +180,7 @@ static PA_NOINLINE void free_slow_tls(void *p) { pa_free_slow(pa_tls_heap, p, PA
 ** where POOL_NO_CHECKS compiled it out of pool_free.
 ** Cost (callgrind, pool_free): map check (7), page lookup (6), owner
 ** check (4: the page's fast key against the thread pointer, no TLS
-** lookup), interior check (8), double-free check (3), push (5), counter
+** lookup), interior check (6), double-free check (3), push (5), counter
 ** (2), used (2); no lock, no atomic instruction.  False: the caller takes
 ** a slow path. */
 PA_INLINE bool free_fast(void *p, bool start) {
@@ -243,7 +250,7 @@ void pool_heap_free_sized(pool_heap_t *heap, void *p, size_t size) {
             PA_TOOL_NOACCESS(b, pg->block_size);
             pa_heap_give(h, (int64_t)(h->sized ? size : pg->block_size));
             PA_CNT_ADD(pg->count->frees, 1);
-            if (page_unuse(pg)) page_retire_keep_errno(h, pg);
+            if (page_unuse(pg)) page_emptied(h, pg);
             return;
         }
     }

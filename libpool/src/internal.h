@@ -115,13 +115,13 @@ typedef struct pa_page {
     uint8_t *start;                 /* first block */
     _Atomic(const void *) fast;     /* owner's fast_key while the fast free path may be used */
     struct pa_class_count *count;   /* owner heap's counters of this class (fast paths) */
-    uint64_t magic;                 /* ceil(2^64 / block_size): interior-pointer check */
-    PA_CNT(uint32_t) carved;        /* bytes carved so far: capacity * block_size */
-    PA_CNT(uint32_t) capacity;      /* blocks carved so far (read by remote frees) */
+    uint64_t inv;                   /* inverse mod 2^64 of block_size's odd part: block-start test */
+    PA_CNT(uint64_t) capacity;      /* blocks carved so far (read by remote frees) */
     uint32_t reserved;              /* blocks the span can hold */
     uint8_t cls;
     uint8_t debug;                  /* blocks carry canaries and poison */
     uint8_t in_full;                /* on the owner's full list (owner-only view) */
+    uint8_t shift;                  /* trailing zero bits of block_size */
     uint16_t slices;                /* span length */
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
@@ -351,14 +351,20 @@ PA_INLINE pa_segment_t *pa_segment_of(const void *p) {
 PA_INLINE pa_page_t *pa_page_of(const void *p) {
     return pa_segment_of(p)->slice_page[((uintptr_t)p >> PA_SLICE_SHIFT) & (PA_SLICES - 1)];
 }
-/* Offset of p in its page is a whole number of blocks below the carved
-** end (a p below the first block wraps to an offset past it).  For off < 2^32, block_size divides off exactly when
-** off * ceil(2^64 / block_size) wraps below the magic (Lemire, Kaser and
-** Kurz, "Faster remainder by direct computation", 2019).  Cost: two
-** loads, a subtract, a multiply and two compares; no division. */
+/* p is the start of a carved block: its offset from the first block is
+** q * block_size with q below the capacity.  With block_size = d * 2^k, d
+** odd: off * inverse(d) mod 2^64, rotated right by k, is q when off is such
+** a multiple, and something at least 2^64 / block_size otherwise (the low
+** bits a rotation moves to the top are not all zero, or off * inverse(d) is
+** not q * 2^k for a small q).  So one compare covers a p inside a block,
+** past the carved blocks and below the first (the offset wraps): exact for
+** every 64-bit offset (Granlund and Montgomery, "Division by invariant
+** integers using multiplication", 1994, section 9).  Cost: a subtract, a
+** multiply, a rotate, a compare; no division. */
 PA_INLINE bool pa_block_start(const pa_page_t *pg, const void *p) {
-    uint64_t off = (uint64_t)((const uint8_t *)p - pg->start);
-    return off < PA_CNT_GET(pg->carved) && off * pg->magic < pg->magic;
+    uint64_t off = (uint64_t)((const uint8_t *)p - pg->start) * pg->inv;
+    unsigned k = pg->shift;
+    return ((off >> k) | (off << (-k & 63))) < pg->capacity;   /* a plain read: cmp folds it */
 }
 
 PA_HIDDEN pa_large_t *pa_large_header(const void *p, unsigned entry);
@@ -434,6 +440,12 @@ PA_HIDDEN bool pa_page_to_full(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_settle(pa_page_t *pg);
 PA_HIDDEN void pa_page_unfull(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
+/* An emptied page that is the only one of its class stays where it is, so
+** that a malloc/free cycle does not thrash (pa_page_retire's first test,
+** inlined where a page empties: three loads and compares). */
+PA_INLINE bool pa_page_sole(const pa_heap_t *h, const pa_page_t *pg) {
+    return !pg->in_full && h->avail[pg->cls].first == pg && !pg->next;
+}
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);

@@ -44,17 +44,27 @@ void pa_heap_point(pa_heap_t *h, unsigned cls, pa_page_t *pg) {
     for (unsigned w = lo; w <= hi; w++) h->direct[w] = pg;
 }
 
+/* The inverse of odd d modulo 2^64: d is its own inverse modulo 2^3, and
+** each Newton step x(2 - dx) doubles the bits that are right. */
+static uint64_t pa_inverse(uint64_t d) {
+    PA_ASSERT(d & 1);
+    uint64_t x = d;
+    for (int i = 0; i < 5; i++) x *= 2 - d * x;     /* 3, 6, 12, 24, 48, 96 bits */
+    PA_ASSERT(x * d == 1);
+    return x;
+}
+
 /* Fresh span: no blocks carved yet; carving is lazy so that a page that
 ** only ever holds a few blocks touches only a few OS pages. */
 void pa_page_init(pa_page_t *pg, unsigned cls) {
     uint32_t bs = pa_class_size[cls];
     pg->cls = (uint8_t)cls;
     pg->block_size = bs;
-    pg->magic = UINT64_MAX / bs + 1;           /* ceil(2^64 / bs), for every bs > 1 */
+    pg->shift = (uint8_t)__builtin_ctz(bs);
+    pg->inv = pa_inverse(bs >> pg->shift);
     pg->start = (uint8_t *)pa_segment_of(pg) + (size_t)pg->index * PA_SLICE_SIZE;
     pg->reserved = (uint32_t)(((size_t)pg->slices * PA_SLICE_SIZE - PA_GUARD) / bs);
     PA_CNT_SET(pg->capacity, 0);
-    PA_CNT_SET(pg->carved, 0);
     PA_CNT_SET(pg->used, 0);
     pg->free = PA_END(pg);
     pg->in_full = 0;
@@ -68,7 +78,7 @@ void pa_page_init(pa_page_t *pg, unsigned cls) {
 ** encoded link an overflow corrupts, which the next pops find.  False when
 ** the span is fully carved. */
 bool pa_page_extend(pa_page_t *pg) {
-    uint32_t cap = PA_CNT_GET(pg->capacity);
+    uint32_t cap = (uint32_t)PA_CNT_GET(pg->capacity);
     if (cap >= pg->reserved) return false;
     uint32_t bs = pg->block_size;
     uint32_t n = bs >= PA_OS_PAGE / 2 ? 2 : PA_OS_PAGE / bs;
@@ -85,7 +95,6 @@ bool pa_page_extend(pa_page_t *pg) {
     }
     pg->free = (pa_block_t *)first;
     PA_CNT_SET(pg->capacity, cap + n);
-    PA_CNT_SET(pg->carved, (cap + n) * bs);
     return true;
 }
 
@@ -214,14 +223,14 @@ void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
     pa_heap_set_curr(h, cls);
 }
 
-/* The page's last block came back.  Keep it if it is the only page of its
-** class (so a malloc/free cycle does not thrash); else keep it in the
+/* The page's last block came back, and it is not the only page of its
+** class (the caller tested pa_page_sole).  Keep it in the
 ** heap's cache of empty pages, which the next page request of any class
 ** with the same span takes without the lock.  The cache gives back what
 ** stays idle for the decay, and its oldest pages past PA_EMPTY_MAX. */
 void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
     pa_page_list_t *l = &h->avail[pg->cls];
-    if (!pg->in_full && l->first == pg && !pg->next) return;
+    PA_ASSERT(!pa_page_sole(h, pg));
     if (pg->debug) { pa_page_release(h, pg); return; }
     pa_page_settle(pg);
     if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(l, pg);

@@ -302,21 +302,47 @@ static void test_page_map(void) {
     for (int i = 0; i < 100; i++) pool_free(ps[i]);
 }
 
-/* The interior-pointer test (a multiply by ceil(2^64 / size), no
+/* The page record of the page holding p. */
+static pool_page_info_t page_holding(const void *p) {
+    static pool_page_info_t pages[4096];
+    size_t n = pool_page_map(pages, 4096);
+    CHECK(n <= 4096);
+    for (size_t i = 0; i < n; i++)
+        if ((uintptr_t)p >= pages[i].address && (uintptr_t)p < pages[i].address + pages[i].bytes) return pages[i];
+    CHECK(!"no page holds the block");
+    return pages[0];
+}
+
+/* The block-start test (a multiply by an inverse and a rotate, no
 ** division) against every offset of a block of every class: only the
-** start, of this block and of its carved neighbour, is a block. */
+** start, of this block and of its carved neighbour, is a block.  Along the
+** page, the block starts are the carved blocks, a prefix of the page's
+** capacity; the blocks not carved yet are not blocks. */
 static void test_block_starts_every_class(void) {
     static pool_stats_t st;
     CHECK(pool_stats(&st) == 0 && st.nclasses > 40);
+    unsigned partly_carved = 0;
     for (unsigned c = 0; c < st.nclasses; c++) {
         size_t bs = st.classes[c].size;
         char *a = pool_malloc(bs), *b = pool_malloc(bs);
         CHECK(a && b && pool_usable_size(a) == bs);
         for (size_t off = 1; off < bs; off++) CHECK_EQ(pool_free_block(a + off), 0);
         CHECK_EQ(pool_free_block(a - 1), 0);
+        pool_page_info_t pg = page_holding(a);
+        CHECK(pg.block_size == bs && pg.capacity >= 7);
+        unsigned carved = 0;
+        while (carved < pg.capacity && pool_is_block((char *)pg.address + carved * bs)) carved++;
+        CHECK(carved >= 2);
+        partly_carved += carved < pg.capacity;
+        for (unsigned k = carved; k < pg.capacity; k++) {
+            CHECK(!pool_is_block((char *)pg.address + k * bs));
+            CHECK(!pool_is_block((char *)pg.address + k * bs + 16));
+        }
+        CHECK(!pool_is_block((char *)pg.address + (size_t)pg.capacity * bs));
         CHECK_EQ(pool_free_block(b), 1);
         CHECK_EQ(pool_free_block(a), 1);
     }
+    CHECK(partly_carved >= 8);      /* carving is lazy: the classes over 1 KiB carve a few blocks at a time */
 }
 
 /* A fallback allocator that records what reaches it. */
