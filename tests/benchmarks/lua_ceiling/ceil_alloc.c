@@ -8,7 +8,9 @@
 **   -DCEIL_IDEAL  per-16-byte-size LIFO lists, no checks, no counters, no
 **                 limit, refilled by a bump pointer over 64 MiB mmaps, no
 **                 memory ever returned; sizes above CEIL_SMALL_MAX go to
-**                 glibc (rare in Lua).
+**                 glibc (rare in Lua).  With -DCEIL_SEGREGATED too, each
+**                 size bumps through 64 KiB runs of its own (locality of a
+**                 size-class allocator at the same cost).
 **   (neither)     realloc/free, as lua5.4's own lua_Alloc (a control: the
 **                 same build with the stock allocator).
 ** CEIL_COUNT=1 in the environment prints the calls by kind on stderr at
@@ -35,8 +37,7 @@ static unsigned long long ceil_mallocs, ceil_frees, ceil_reallocs, ceil_bytes;
 
 /* A new block of granule g from the bump region (a fresh chunk when the
 ** current one is short: its tail is wasted, once per 64 MiB). */
-static __attribute__((noinline)) void *ceil_bump_alloc(size_t g) {
-    size_t n = g << 4;
+static void *ceil_carve(size_t n) {
     if ((size_t)(ceil_end - ceil_bump) < n) {
         void *m = mmap(NULL, CEIL_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) return NULL;
@@ -47,6 +48,29 @@ static __attribute__((noinline)) void *ceil_bump_alloc(size_t g) {
     ceil_bump += n;
     return p;
 }
+
+#ifdef CEIL_SEGREGATED
+/* With CEIL_SEGREGATED each granule bumps through 64 KiB runs of its own,
+** so blocks of one size sit together, as in a size-class allocator's
+** pages (without it, sizes interleave in the order of the requests). */
+static char *ceil_gbump[CEIL_SMALL_MAX / 16 + 1], *ceil_gend[CEIL_SMALL_MAX / 16 + 1];
+
+static __attribute__((noinline)) void *ceil_bump_alloc(size_t g) {
+    size_t n = g << 4;
+    if ((size_t)(ceil_gend[g] - ceil_gbump[g]) < n) {
+        size_t run = n > 65536 ? n : 65536;
+        char *r = ceil_carve(run);
+        if (r == NULL) return NULL;
+        ceil_gbump[g] = r;
+        ceil_gend[g] = r + run;
+    }
+    void *p = ceil_gbump[g];
+    ceil_gbump[g] += n;
+    return p;
+}
+#else
+static __attribute__((noinline)) void *ceil_bump_alloc(size_t g) { return ceil_carve(g << 4); }
+#endif
 
 #ifdef CEIL_IDEAL
 /* Realloc, and anything large: a new block, a copy, a free (same granule:

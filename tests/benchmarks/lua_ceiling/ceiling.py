@@ -3,8 +3,10 @@ Lua's workloads get from the allocator at all?  Runs the Lua face's
 workloads (poolalloc/bench/lua) interleaved under stock lua5.4, lua5.4 with
 mimalloc 2 and 3 preloaded, poollua, and two more interpreters of the very
 poollua build (same poollua.c, same lua_vm.o at stock offsets): `ideal`,
-the cheapest lua_Alloc there could be (ceil_alloc.c), and `poollua-glibc`,
-stock Lua's realloc/free (a control for the build itself).
+the cheapest lua_Alloc there could be (ceil_alloc.c), `ideal-seg`, the same
+with each size bumping through runs of its own (the locality of a
+size-class allocator), and `poollua-glibc`, stock Lua's realloc/free (a
+control for the build itself).
 
   python tests/benchmarks/lua_ceiling/ceiling.py [--rounds 5] [--scale 1.0]
         [--only w1,w2] [--counts] [--callgrind w1,w2] [--build-dir build]
@@ -29,7 +31,7 @@ from poolalloc.bench.peers import peer_libs
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CFLAGS = ["-O2", "-g", "-DNDEBUG", "-std=gnu11"]   # CMake's RelWithDebInfo, as poollua's
-ORDER = ("lua5.4", "mimalloc", "mimalloc3", "poollua-glibc", "pool", "ideal")
+ORDER = ("lua5.4", "mimalloc", "mimalloc3", "poollua-glibc", "pool", "ideal", "ideal-seg")
 
 
 def build(bdir):
@@ -50,7 +52,8 @@ def build(bdir):
     subprocess.run(["cc", *CFLAGS, *inc, "-Dpool_lua_newstate=ceil_lua_newstate", "-Dpool_lua_close=ceil_lua_close",
                     "-c", str(ROOT / "bindings" / "lua" / "poollua.c"), "-o", str(main)], check=True)
     exes = {"pool": lua / "poollua"}
-    for name, defs in (("ideal", ["-DCEIL_IDEAL"]), ("poollua-glibc", [])):
+    for name, defs in (("ideal", ["-DCEIL_IDEAL"]), ("ideal-seg", ["-DCEIL_IDEAL", "-DCEIL_SEGREGATED"]),
+                       ("poollua-glibc", [])):
         obj, exe = out / f"{name}.o", out / f"{name}-lua"
         subprocess.run(["cc", *CFLAGS, *defs, *inc, "-c", str(HERE / "ceil_alloc.c"), "-o", str(obj)], check=True)
         subprocess.run(["cc", *CFLAGS, "-Wl,-E", str(main), str(lua / "lua_vm.o"), str(objs / "pool_lua.c.o"),
@@ -79,6 +82,11 @@ def counts(exe, work, scale):
     return dict(zip(("mallocs", "frees", "reallocs", "bytes"), map(int, m.groups())))
 
 
+# Speed-ups between two runtimes besides "x lua5.4": (key, (faster?, than)).
+PAIRS = tuple((f"{a}/{b}", (a, b)) for a, b in (("ideal", "mimalloc"), ("ideal", "mimalloc3"), ("ideal-seg", "mimalloc"),
+                                                ("ideal-seg", "mimalloc3"), ("pool", "ideal"), ("pool", "ideal-seg")))
+
+
 def fmt_x(x):
     return f"{x:.2f}x" if x else "-"
 
@@ -87,7 +95,7 @@ def timing_table(cases, rts, groups, calls):
     """The markdown table of one interleaved run."""
     cols = list(rts)
     head = ["group", "workload", *[f"{c} s" for c in cols], *[f"{c} x lua5.4" for c in cols if c != "lua5.4"],
-            "ideal x mimalloc", "ideal x mimalloc3", "pool / ideal"]
+            *[f"{a} x {b}" for _, (a, b) in PAIRS]]
     if calls:
         head.append("lua_Alloc calls (M)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -104,15 +112,14 @@ def timing_table(cases, rts, groups, calls):
             if v != "lua5.4":
                 ratios[c.name, v] = ratio(c, v, "lua5.4")
                 row.append(fmt_x(ratios[c.name, v]))
-        for key, (a, b) in (("ideal/mimalloc", ("ideal", "mimalloc")), ("ideal/mimalloc3", ("ideal", "mimalloc3")),
-                            ("pool/ideal", ("pool", "ideal"))):
+        for key, (a, b) in PAIRS:
             ratios[c.name, key] = ratio(c, a, b)
             row.append(fmt_x(ratios[c.name, key]))
         if calls:
             k = calls[c.name]
             row.append(f"{(k['mallocs'] + k['frees'] + k['reallocs']) / 1e6:.2f}")
         lines.append("| " + " | ".join(row) + " |")
-    keys = [v for v in cols if v != "lua5.4"] + ["ideal/mimalloc", "ideal/mimalloc3", "pool/ideal"]
+    keys = [v for v in cols if v != "lua5.4"] + [k for k, _ in PAIRS]
     sets = {g: [c.name for c in cases if groups[c.name] == g] for g in ("program", "micro", "compute")}
     sets["alloc-heavy (program + micro)"] = sets["program"] + sets["micro"]
     for g, names in sets.items():
@@ -130,26 +137,52 @@ def timing_table(cases, rts, groups, calls):
 
 
 def callgrind(exes, work, scale):
-    """Instructions of one run of `work` under callgrind, per runtime: total,
-    and inclusive in the lua_Alloc (pool_heap_lua_alloc, ceil_alloc)."""
+    """Instructions of one run of `work` under callgrind, per runtime:
+    {runtime: (total, inclusive in the lua_Alloc or None)}; the lua_Alloc is
+    ceil_alloc or pool_heap_lua_alloc (lua5.4 is stripped: its l_alloc has
+    no name, and the preloaded peers run under it)."""
     stock = shutil.which("lua5.4")
-    rows = []
-    for name, argv, fn in (("lua5.4", [stock], None), ("poollua-glibc", [str(exes["poollua-glibc"])], "ceil_alloc"),
-                           ("pool", [str(exes["pool"])], "pool_heap_lua_alloc"),
-                           ("ideal", [str(exes["ideal"])], "ceil_alloc")):
+    libs, _ = peer_libs(("mimalloc", "mimalloc3"))
+    runs = [("lua5.4", [stock], {}, None), *[(p, [stock], {"LD_PRELOAD": lib}, None) for p, lib in libs.items()],
+            ("poollua-glibc", [str(exes["poollua-glibc"])], {}, "ceil_alloc"),
+            ("pool", [str(exes["pool"])], {}, "pool_heap_lua_alloc"),
+            ("ideal", [str(exes["ideal"])], {}, "ceil_alloc"), ("ideal-seg", [str(exes["ideal-seg"])], {}, "ceil_alloc")]
+    out = {}
+    for name, argv, env, fn in runs:
         with tempfile.TemporaryDirectory() as tmp:
-            out = pathlib.Path(tmp) / "cg.out"
-            r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv,
-                                *argv_of(work, scale)], capture_output=True, text=True, env=clean_env())
+            cg = pathlib.Path(tmp) / "cg.out"
+            r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", *argv,
+                                *argv_of(work, scale)], capture_output=True, text=True, env=clean_env(env))
             total = int(re.search(r"Collected : (\d+)", r.stderr).group(1))
             alloc = None
             if fn:
-                a = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                a = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(cg)],
                                    capture_output=True, text=True).stdout
                 m = re.search(r"^\s*([\d,]+) (?:\([^)]*\)\s+)?\S*:" + fn + r"\b", a, re.M)
                 alloc = int(m.group(1).replace(",", "")) if m else 0
-        rows.append((name, total, alloc))
-    return rows
+        out[name] = (total, alloc)
+    return out
+
+
+def callgrind_table(exes, names, groups, scale):
+    """Markdown: per workload, each runtime's instructions against lua5.4's
+    (lower is better) and the share inside the lua_Alloc; group geomeans."""
+    res = {w: callgrind(exes, w, scale) for w in names}
+    rts = list(next(iter(res.values())))
+    head = ["group", "workload", "lua5.4 Ir (M)", *[f"{r} / lua5.4" for r in rts if r != "lua5.4"],
+            *[f"{r}: in lua_Alloc" for r in rts if res[names[0]][r][1] is not None]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for w in names:
+        base = res[w]["lua5.4"][0]
+        row = [groups[w], w, f"{base / 1e6:.1f}", *[f"{res[w][r][0] / base:.3f}" for r in rts if r != "lua5.4"],
+               *[f"{100 * res[w][r][1] / res[w][r][0]:.1f}%" for r in rts if res[w][r][1] is not None]]
+        lines.append("| " + " | ".join(row) + " |")
+    heavy = [w for w in names if groups[w] != "compute"]
+    if heavy:
+        row = ["**geomean alloc-heavy**", "", "",
+               *[f"**{geomean([res[w][r][0] / res[w]['lua5.4'][0] for w in heavy]):.3f}**" for r in rts if r != "lua5.4"]]
+        lines.append("| " + " | ".join(row + [""] * (len(head) - len(row))) + " |")
+    return "\n".join(lines)
 
 
 def main():
@@ -158,7 +191,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
     ap.add_argument("--counts", action="store_true", help="count each workload's lua_Alloc calls")
-    ap.add_argument("--callgrind", default="", help="comma-separated workloads to run under callgrind")
+    ap.add_argument("--callgrind", default="", help="comma-separated workloads to run under callgrind, or all")
     ap.add_argument("--callgrind-scale", type=float, default=0.05)
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--build-dir", default=os.environ.get("POOL_BUILD_DIR", str(ROOT / "build")))
@@ -178,13 +211,10 @@ def main():
     elif calls:
         for w in names:
             print(w, calls[w])
-    for w in filter(None, ns.callgrind.split(",")):
-        print(f"\ncallgrind, {w} at scale {ns.callgrind_scale}:\n")
-        print("| runtime | instructions | in lua_Alloc (inclusive) | share |\n|---|---|---|---|")
-        for name, total, alloc in callgrind(exes, w, ns.callgrind_scale):
-            share = f"{100 * alloc / total:.1f}%" if alloc is not None else "-"
-            print(f"| {name} | {total:,} | {alloc:,} | {share} |" if alloc is not None else
-                  f"| {name} | {total:,} | (stripped binary) | - |")
+    cg = [w for w in groups if w in ns.callgrind.split(",")] if ns.callgrind != "all" else list(groups)
+    if cg:
+        print(f"\nInstructions (callgrind), scale {ns.callgrind_scale}, each runtime / lua5.4 (lower is better):\n")
+        print(callgrind_table(exes, cg, groups, ns.callgrind_scale))
 
 
 if __name__ == "__main__":
