@@ -74,12 +74,12 @@ static __attribute__((noinline)) void *ceil_bump_alloc(size_t g) { return ceil_c
 
 #ifdef CEIL_IDEAL
 /* Realloc, and anything large: a new block, a copy, a free (same granule:
-** the block itself). */
-static __attribute__((noinline)) void *ceil_other(void *ptr, size_t osize, size_t nsize);
+** the block itself).  It takes lua_Alloc's arguments in their registers,
+** so the fast path jumps to it without moving any. */
+static __attribute__((noinline)) void *ceil_other(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* The ideal lua_Alloc: a pop or a bump for a malloc, a push for a free. */
 static void *ceil_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    (void)ud;
     if (ptr == NULL && nsize - 1 < CEIL_SMALL_MAX) {
         size_t g = (nsize + 15) >> 4;
         void *b = ceil_free[g];
@@ -95,10 +95,10 @@ static void *ceil_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         ceil_free[g] = ptr;
         return NULL;
     }
-    return ceil_other(ptr, osize, nsize);
+    return ceil_other(ud, ptr, osize, nsize);
 }
 
-static void *ceil_other(void *ptr, size_t osize, size_t nsize) {
+static void *ceil_other(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (ptr == NULL) return nsize == 0 ? NULL : malloc(nsize);     /* large */
     if (nsize == 0) {                                              /* large free */
         free(ptr);
@@ -106,10 +106,10 @@ static void *ceil_other(void *ptr, size_t osize, size_t nsize) {
     }
     if (osize <= CEIL_SMALL_MAX && nsize <= CEIL_SMALL_MAX && (osize + 15) >> 4 == (nsize + 15) >> 4) return ptr;
     if (osize > CEIL_SMALL_MAX && nsize > CEIL_SMALL_MAX) return realloc(ptr, nsize);
-    void *q = ceil_alloc(NULL, NULL, 0, nsize);
+    void *q = ceil_alloc(ud, NULL, 0, nsize);
     if (q == NULL) return NULL;
     memcpy(q, ptr, osize < nsize ? osize : nsize);
-    ceil_alloc(NULL, ptr, osize, 0);
+    ceil_alloc(ud, ptr, osize, 0);
     return q;
 }
 #else
