@@ -279,10 +279,10 @@ static void bp_backoff(unsigned *spins) {
 static void *bp_producer(void *arg) {
     bp_ring_t *q = arg;
     size_t mask = q->w->nsizes - 1, tail = 0, ops = q->w->ops;
+    unsigned spins = 0;     /* across the loop: a full ring must end in a yield */
     for (size_t i = 0; i < ops;) {
         size_t head = atomic_load_explicit(&q->head, memory_order_acquire);
         size_t room = BP_RING - (tail - head);
-        unsigned spins = 0;
         if (!room) { bp_backoff(&spins); continue; }
         if (room > ops - i) room = ops - i;
         for (size_t k = 0; k < room; k++, i++) q->slot[(tail + k) % BP_RING] = bp_take(q->a, q->w->sizes[i & mask], i);
