@@ -214,27 +214,55 @@ void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
     pa_heap_set_curr(h, cls);
 }
 
-/* The page's last block came back.  Keep it if it is the only page of its
-** class (so a malloc/free cycle does not thrash); else keep it in the
-** heap's cache of empty pages, which the next page request of any class
-** with the same span takes without the lock.  The cache gives back what
-** stays idle for the decay, and its oldest pages past PA_EMPTY_MAX. */
-void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
-    pa_page_list_t *l = &h->avail[pg->cls];
-    if (!pg->in_full && l->first == pg && !pg->next) return;
-    if (pg->debug) { pa_page_release(h, pg); return; }
+/* Put h's empty page pg in its cache of empty pages, stamped `now`. */
+static void page_cache(pa_heap_t *h, pa_page_t *pg, uint64_t now) {
     pa_page_settle(pg);
-    if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(l, pg);
+    if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(&h->avail[pg->cls], pg);
     pg->in_full = 0;
     atomic_store_explicit(&pg->fast, NULL, memory_order_relaxed);
     PA_CNT_ADD(h->class_pages[pg->cls], -1);
     PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
-    pg->retired_ms = pa_clock_ms();
+    pg->retired_ms = now;
     pa_list_push(&h->empty[pa_span_kind(pg->slices)], pg);
     h->nempty++;
     h->empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
     pa_heap_set_curr(h, pg->cls);
-    pa_heap_trim_empty(h, pg->retired_ms, PA_SPAN_KINDS);
+}
+
+/* The page's last block came back.  Keep it if it is the only page of its
+** class (so a malloc/free cycle does not thrash; a medium class's such
+** page may still be taken by another class, see cache_medium); else keep
+** it in the heap's cache of empty pages, which the next page request of
+** any class with the same span takes without the lock.  The cache gives
+** back what stays idle for the decay, and its oldest pages past
+** PA_EMPTY_MAX. */
+void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
+    pa_page_list_t *l = &h->avail[pg->cls];
+    if (!pg->in_full && l->first == pg && !pg->next) return;
+    if (pg->debug) { pa_page_release(h, pg); return; }
+    uint64_t now = pa_clock_ms();
+    page_cache(h, pg, now);
+    pa_heap_trim_empty(h, now, PA_SPAN_KINDS);
+}
+
+/* A page request found the cache empty: the empty pages that medium
+** classes (4- and 16-slice spans, blocks over 7 KiB) keep in place as
+** their only page join the cache, but cls's own.  A few blocks of such a
+** class made its span resident, and it stayed so for that class alone (a
+** Python interpreter kept some 0.5 MiB so, one span per medium class it
+** had used once); in the cache any class of its span length reuses it, and
+** the decay gives back the rest.  Only on a cache miss, which goes on to
+** the lock otherwise: a malloc/free cycle of one medium class keeps its
+** page on the fast path. */
+static void cache_medium(pa_heap_t *h, unsigned cls) {
+    if (h->debug) return;
+    uint64_t now = 0;
+    for (unsigned c = 0; c < PA_NCLASSES; c++) {
+        pa_page_t *pg = h->avail[c].first;
+        if (c == cls || !pg || pg->slices == 1 || pg->next || PA_CNT_GET(pg->used) != 0 || pg->debug) continue;
+        if (!now) now = pa_clock_ms();
+        page_cache(h, pg, now);
+    }
 }
 
 /* Take pg off h's empty cache. */
@@ -261,6 +289,10 @@ static pa_page_t *empty_oldest(const pa_heap_t *h, unsigned keep_kind) {
 ** same class keeps its free list as it is. */
 pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
     pa_page_t *pg = h->empty[pa_span_kind(slices)].first;
+    if (!pg && slices > 1) {
+        cache_medium(h, cls);
+        pg = h->empty[pa_span_kind(slices)].first;
+    }
     if (!pg) return NULL;
     empty_remove(h, pg);
     if (pg->cls != cls) pa_page_init(pg, cls);
