@@ -28,8 +28,35 @@ static void **fill_live_set(void) {
     return ps;
 }
 
+/* A page request that finds no cached page of its span length gives back
+** the cached pages of the other lengths that have waited an eighth of the
+** decay (here 6 ms), before the decay itself: the emptied 1-slice pages
+** (but the one kept in place) go back when a 4-slice page is taken 20 ms
+** later.  (Had the machine
+** stalled past the decay, the decay gives them back: the same count.) */
+static void trim_on_miss(void) {
+    enum { B = 4000 };                 /* 64-byte blocks: 5 pages of 1 slice */
+    static void *blocks[B];
+    pool_stats_t full, cached, taken;
+    for (int i = 0; i < B; i++) CHECK((blocks[i] = pool_malloc(64)) != NULL);
+    CHECK(pool_stats(&full) == 0);
+    size_t pages = full.committed_bytes / 65536;       /* nothing else is allocated yet */
+    CHECK(pages >= 4 && full.committed_bytes == pages * 65536);
+    for (int i = 0; i < B; i++) pool_free(blocks[i]);
+    CHECK(pool_stats(&cached) == 0);
+    CHECK_EQ(cached.committed_bytes, full.committed_bytes);    /* all but one cached, one kept in place */
+    struct timespec wait = { 0, 20 * 1000000L };
+    nanosleep(&wait, NULL);
+    void *p = pool_malloc(20000);      /* a class of 4-slice pages */
+    CHECK(p != NULL);
+    CHECK(pool_stats(&taken) == 0);
+    CHECK_EQ(taken.committed_bytes, (1 + 4) * 65536);
+    pool_free(p);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
+    trim_on_miss();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
     ** page a heap takes, with no large free, span free or trim to prompt
