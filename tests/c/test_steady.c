@@ -99,25 +99,8 @@ static void medium(void) {
     for (size_t i = 0; i < 24; i++) give(batch[i], 50000);
 }
 
-/* The emptied only page of a medium class is not kept for that class: the
-** next page of another class with the same span length is the same span
-** (its first block at the same address).  Run first, when the heap has no
-** other page of these span lengths. */
-static void medium_reuse(void) {
-    static const size_t pair[][2] = { { 40000, 100000 }, { 10000, 20000 } };   /* 16 slices, 4 slices */
-    for (size_t i = 0; i < 2; i++) {
-        void *p = take(pair[i][0]);
-        give(p, pair[i][0]);
-        void *q = take(pair[i][1]);
-        CHECK(q == p);
-        CHECK_EQ(pool_usable_size(q) >= pair[i][1], 1);
-        give(q, pair[i][1]);
-    }
-}
-
 int main(void) {
     setenv("POOL_DECAY_MS", "600000", 1);
-    medium_reuse();
     for (size_t i = 0; i < N; i++) {
         sizes64[i] = 64;
         sizesrand[i] = (uint32_t)(8 + rnd() % 1017);
