@@ -251,7 +251,7 @@ void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
 /* A page request found the cache empty: the empty pages that medium
 ** classes (4- and 16-slice spans, blocks over 7 KiB) keep in place as
 ** their only page join the cache, but cls's own, once they have been empty
-** for an eighth of the decay.  A few blocks of such a class made its span
+** for a 32nd of the decay (3 ms by default).  A few blocks of such a class made its span
 ** resident, and it stayed so for that class alone (a Python interpreter
 ** kept some 0.5 MiB so, one span per medium class it had used once); in
 ** the cache any class of its span length reuses it, and the decay gives
@@ -259,7 +259,9 @@ void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
 ** otherwise, and only pages idle for a while: a malloc/free cycle of one
 ** medium class keeps its page on the fast path, and a buffer that grows
 ** through the medium classes again and again keeps a page in each (taking
-** them at once cost 3% more instructions in such a realloc loop). */
+** them at once cost 3% more instructions in such a realloc loop).  Waiting
+** an eighth of the decay lost half the gain: an interpreter starts in
+** some 20 ms. */
 static void cache_medium(pa_heap_t *h, unsigned cls) {
     if (h->debug) return;
     uint64_t now = 0;
@@ -267,7 +269,7 @@ static void cache_medium(pa_heap_t *h, unsigned cls) {
         pa_page_t *pg = h->avail[c].first;
         if (c == cls || !pg || pg->slices == 1 || pg->next || PA_CNT_GET(pg->used) != 0 || pg->debug) continue;
         if (!now) now = pa_clock_ms();
-        if (now - pg->retired_ms >= pa_g.decay_ms / 8) page_cache(h, pg, now);
+        if (now - pg->retired_ms >= pa_g.decay_ms / 32) page_cache(h, pg, now);
     }
 }
 
