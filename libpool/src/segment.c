@@ -123,10 +123,7 @@ pa_page_t *pa_span_alloc(unsigned slices) {
         errno = ENOMEM;
         return NULL;
     }
-    /* Over a dirty slice the guard closes with a decommit, not mprotect:
-    ** a resident page stays resident under PROT_NONE (a Python run held
-    ** some 70 KiB of such guards). */
-    if (guard && (best->dirty_mask & (1ull << (at + slices - 1)))) pa_os_decommit(base + bytes - PA_GUARD, PA_GUARD);
+    if (guard && (best->dirty_mask & (1ull << (at + slices - 1)))) pa_os_protect(base + bytes - PA_GUARD, PA_GUARD, false);
     best->free_mask &= ~bits;
     best->dirty_mask &= ~bits;
     best->young_mask &= ~bits;
