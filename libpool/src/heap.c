@@ -218,6 +218,7 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_purge_tick(now);
     pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
     if (pg) goto adopted;
+    pa_heap_trim_miss(h, now, pa_span_kind(pa_class_slices(cls)));
     pa_heap_make_room(h, (size_t)pa_class_slices(cls) * PA_SLICE_SIZE);
     pa_lock();
     for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {

@@ -451,6 +451,7 @@ PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned sli
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_make_room(pa_heap_t *h, size_t bytes);
 PA_HIDDEN void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind);
+PA_HIDDEN void pa_heap_trim_miss(pa_heap_t *h, uint64_t now, unsigned kind);
 PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
 PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);

@@ -6,7 +6,8 @@
 ** while it is being reused.  The patterns are issue 14's: a batch of 100k
 ** 64-byte blocks, a batch of 100k random sizes 8..1024 (the same batch
 ** each round), malloc-then-free of 8..263 bytes, and churn over a live set
-** of 100k blocks of 8..508 (each replaced by one of its size).
+** of 100k blocks of 8..508 (each replaced by one of its size); and
+** medium blocks (7 KiB to 128 KiB), malloc-then-free and a batch.
 ** POOL_DECAY_MS is set long so a slow round (sanitizers, a loaded machine)
 ** cannot age a cached page out in the middle: the decay itself is
 ** test_trim's subject. */
@@ -88,6 +89,16 @@ static void steady(const char *name, void (*round)(void)) {
     CHECK(pool_check() >= 0);
 }
 
+/* Medium blocks (over 7 KiB: pages of 4 and 16 slices), whose pages do
+** not stay in place when they empty but go through the heap's cache: a
+** malloc-then-free of each medium size, and a batch of 24 blocks of 50 KB. */
+static void medium(void) {
+    for (size_t n = 7200; n <= 131072; n += 1500) give(take(n), n);
+    void *batch[24];
+    for (size_t i = 0; i < 24; i++) batch[i] = take(50000);
+    for (size_t i = 0; i < 24; i++) give(batch[i], 50000);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "600000", 1);
     for (size_t i = 0; i < N; i++) {
@@ -98,6 +109,7 @@ int main(void) {
     steady("batchrand", batchrand);
     steady("pairs", pairs);
     steady("churn", churn);
+    steady("medium", medium);
     for (size_t i = 0; i < N; i++) give(live[i], size_of[i]);
     /* What the steady state kept goes back on request. */
     pool_stats_t st;

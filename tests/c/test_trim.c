@@ -28,8 +28,57 @@ static void **fill_live_set(void) {
     return ps;
 }
 
+/* A page request that finds no cached page of its span length gives back
+** the cached pages of the other lengths that have waited an eighth of the
+** decay (here 6 ms), before the decay itself: the emptied 1-slice pages
+** (but the one kept in place) go back when a 4-slice page is taken 20 ms
+** later.  (Had the machine
+** stalled past the decay, the decay gives them back: the same count.) */
+static void trim_on_miss(void) {
+    enum { B = 4000 };                 /* 64-byte blocks: 5 pages of 1 slice */
+    static void *blocks[B];
+    pool_stats_t full, cached, taken;
+    for (int i = 0; i < B; i++) CHECK((blocks[i] = pool_malloc(64)) != NULL);
+    CHECK(pool_stats(&full) == 0);
+    size_t pages = full.committed_bytes / 65536;       /* nothing else is allocated yet */
+    CHECK(pages >= 4 && full.committed_bytes == pages * 65536);
+    for (int i = 0; i < B; i++) pool_free(blocks[i]);
+    CHECK(pool_stats(&cached) == 0);
+    CHECK_EQ(cached.committed_bytes, full.committed_bytes);    /* all but one cached, one kept in place */
+    struct timespec wait = { 0, 20 * 1000000L };
+    nanosleep(&wait, NULL);
+    void *p = pool_malloc(20000);      /* a class of 4-slice pages */
+    CHECK(p != NULL);
+    CHECK(pool_stats(&taken) == 0);
+    CHECK_EQ(taken.committed_bytes, (1 + 4) * 65536);
+    pool_free(p);
+}
+
+/* The emptied only page of a medium class, once idle for an eighth of the
+** decay, is not kept for that class: the next page of another class with
+** the same span length is the same span (its first block at the same
+** address).  After trim_on_miss, whose 20000-byte class is not used here. */
+static void medium_reuse(void) {
+    static const size_t pair[][2] = { { 40000, 100000 }, { 10000, 28000 } };   /* 16 slices, 4 slices */
+    for (size_t i = 0; i < 2; i++) {
+        char *p = pool_malloc(pair[i][0]);
+        CHECK(p != NULL);
+        memset(p, 5, pair[i][0]);
+        pool_free(p);
+        struct timespec idle = { 0, 20 * 1000000L };
+        nanosleep(&idle, NULL);
+        char *q = pool_malloc(pair[i][1]);
+        CHECK(q == p);
+        CHECK(pool_usable_size(q) >= pair[i][1]);
+        memset(q, 6, pair[i][1]);
+        pool_free(q);
+    }
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
+    trim_on_miss();
+    medium_reuse();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
     ** page a heap takes, with no large free, span free or trim to prompt
