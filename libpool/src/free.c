@@ -25,9 +25,11 @@ static PA_NOINLINE void page_retire_keep_errno(pa_heap_t *h, pa_page_t *pg) {
 }
 
 /* Where a page empties.  Cost when it is its class's only page (a window
-** of blocks that comes and goes): the pa_page_sole test, no call. */
+** of blocks that comes and goes): the pa_page_sole test and, for a medium
+** class, a clock read for cache_medium (page.c); no call. */
 PA_INLINE void page_emptied(pa_heap_t *h, pa_page_t *pg) {
     if (!pa_page_sole(h, pg)) page_retire_keep_errno(h, pg);
+    else if (pg->slices > 1) pg->retired_ms = pa_clock_ms();
 }
 
 /* One block fewer in use; true when the page is now empty (the caller
