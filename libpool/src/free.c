@@ -307,8 +307,17 @@ static bool resize_in_place(pa_heap_t *h, size_t o, size_t n) {
     return true;
 }
 
+/* A small block of bs bytes keeps a request of n bytes: n maps to its
+** class, or a shrink leaves at most a quarter of it unused.  CPython's
+** strings, bytes and lists shrink by a little after they are built; a copy
+** into the next class down each time cost more than pymalloc, which keeps
+** them the same way. */
+PA_INLINE bool keeps_in_place(const pa_page_t *pg, size_t n) {
+    return n <= PA_MAX_CLASS && (pa_class_of(n) == pg->cls || (n <= pg->block_size && 4 * n >= 3 * (size_t)pg->block_size));
+}
+
 /* realloc for heap h (first-class, or NULL for the thread's heap).  Stays
-** in place when n maps to the block's own size class; a large block is
+** in place when the block keeps n (keeps_in_place); a large block is
 ** resized with mremap; otherwise allocate, copy, free.  On failure p is
 ** untouched.  `oldsize` is the caller's size for sized heaps, else
 ** PA_NOSIZE. */
@@ -321,7 +330,7 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     size_t said = oldsize != PA_NOSIZE ? oldsize : old;
     if (e == PA_MAP_SEGMENT) {
         pa_page_t *pg = pa_page_of(p);
-        if (!pg->debug && n <= PA_MAX_CLASS && pa_class_of(n) == pg->cls) {
+        if (!pg->debug && keeps_in_place(pg, n)) {
             if (h && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h &&
                 !resize_in_place(h, said, n))
                 return NULL;

@@ -54,6 +54,16 @@ static void test_realloc_semantics(void) {
     for (int i = 0; i < 40; i++) p[i] = (char)i;
     /* Same class: stays in place. */
     CHECK(pool_realloc(p, 48) == p);
+    /* A shrink that leaves at most a quarter of the block unused stays in
+    ** place (36 of 48 bytes); one that would leave more moves to the
+    ** request's own class (20 bytes: a 32-byte block). */
+    CHECK(pool_realloc(p, 36) == p && pool_usable_size(p) == 48);
+    char *q = pool_realloc(p, 20);
+    CHECK(q != NULL && q != p && pool_usable_size(q) == 32);
+    for (int i = 0; i < 20; i++) CHECK(q[i] == (char)i);
+    p = pool_realloc(q, 40);
+    CHECK(p != NULL);
+    for (int i = 0; i < 40; i++) p[i] = (char)i;
     /* Grows through small, medium and large sizes keeping contents. */
     size_t sizes[] = { 100, 1000, 5000, 70000, 200000, 3 << 20, 20 << 20, 5 << 20, 300000, 64, 17 };
     size_t have = 40;
