@@ -307,11 +307,10 @@ static bool resize_in_place(pa_heap_t *h, size_t o, size_t n) {
     return true;
 }
 
-/* A small block of bs bytes keeps a request of n bytes: n maps to its
-** class, or a shrink leaves at most a quarter of it unused.  CPython's
-** strings, bytes and lists shrink by a little after they are built; a copy
-** into the next class down each time cost more than pymalloc, which keeps
-** them the same way. */
+/* A small block of pg keeps a request of n bytes: n maps to its class,
+** or a shrink leaves at most a quarter of it unused.  CPython's strings,
+** bytes and lists shrink by a little after they are built, and pymalloc
+** keeps such blocks in place the same way rather than copy them. */
 PA_INLINE bool keeps_in_place(const pa_page_t *pg, size_t n) {
     return n <= PA_MAX_CLASS && (pa_class_of(n) == pg->cls || (n <= pg->block_size && 4 * n >= 3 * (size_t)pg->block_size));
 }
