@@ -441,8 +441,8 @@ PA_HIDDEN void pa_page_settle(pa_page_t *pg);
 PA_HIDDEN void pa_page_unfull(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN void pa_page_retire(pa_heap_t *h, pa_page_t *pg);
 /* An emptied page that is the only one of its class stays where it is, so
-** that a malloc/free cycle does not thrash (pa_page_retire's first test,
-** inlined where a page empties: three loads and compares). */
+** that a malloc/free cycle does not thrash.  Tested inline where a page
+** empties, before any call to pa_page_retire: three loads and compares. */
 PA_INLINE bool pa_page_sole(const pa_heap_t *h, const pa_page_t *pg) {
     return !pg->in_full && h->avail[pg->cls].first == pg && !pg->next;
 }
