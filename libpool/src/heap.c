@@ -201,7 +201,7 @@ static void heap_thread_done(void *arg) {
     pa_lock();
     heap_abandon_pages(h);
     for (pa_large_t *lg = pa_g.large; lg; lg = lg->next)
-        if (lg->heap == h) lg->heap = NULL;
+        if (lg->heap == h) __atomic_store_n(&lg->heap, NULL, __ATOMIC_RELAXED);  /* read unlocked: pa_large_realloc */
     heap_struct_free(h);
     pa_unlock();
 }

@@ -156,7 +156,7 @@ typedef struct pa_large {
     size_t request;
     uint32_t debug;                 /* canary after the request; PA_LARGE_ZERO: malloc(0) */
     uint32_t reused;                /* from the cache: not zero-filled */
-    struct pa_heap *heap;           /* under the lock: NULL once its thread exits */
+    struct pa_heap *heap;           /* set under the lock (pa_large_realloc compares it unlocked); NULL once its thread exits */
     struct pa_large *next, *prev;   /* global list, under the lock */
 } pa_large_t;
 

@@ -257,10 +257,12 @@ void pa_large_free(pa_heap_t *h, pa_large_t *lg) {
 void *pa_large_realloc(pa_heap_t *h, pa_large_t *lg, size_t n) {
     size_t map = large_map_size(lg->offset, n);
     if (!map) { errno = ENOMEM; return NULL; }
-    pa_lock();
-    pa_heap_t *owner = lg->heap;
-    pa_unlock();
-    bool charged = owner && owner->kind == PA_HEAP_USER && owner == h;
+    /* Only a first-class heap's own block is charged to it.  The owner is
+    ** compared with h, never followed, so it is read without the lock (a
+    ** thread heap's exit may clear it meanwhile: then it is not h either),
+    ** and a thread heap's realloc does not read it at all. */
+    pa_heap_t *owner = h->kind == PA_HEAP_USER ? __atomic_load_n(&lg->heap, __ATOMIC_RELAXED) : NULL;
+    bool charged = owner == h;
     size_t before = charged ? large_charge(owner, lg) : 0;
     if (map > lg->map_size && (!charged || owner->limit == SIZE_MAX)) {
         /* Growing: take a quarter more than asked, so a buffer that grows

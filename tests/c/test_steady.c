@@ -7,7 +7,9 @@
 ** 64-byte blocks, a batch of 100k random sizes 8..1024 (the same batch
 ** each round), malloc-then-free of 8..263 bytes, and churn over a live set
 ** of 100k blocks of 8..508 (each replaced by one of its size); and
-** medium blocks (7 KiB to 128 KiB), malloc-then-free and a batch.
+** medium blocks (7 KiB to 128 KiB), malloc-then-free and a batch; and a
+** large block resized in place, of the thread's heap and of a first-class
+** one.
 ** POOL_DECAY_MS is set long so a slow round (sanitizers, a loaded machine)
 ** cannot age a cached page out in the middle: the decay itself is
 ** test_trim's subject. */
@@ -99,6 +101,31 @@ static void medium(void) {
     for (size_t i = 0; i < 24; i++) give(batch[i], 50000);
 }
 
+/* A large block resized in place, step by step, within the mapping its
+** first round grew to: the thread heap's and a first-class heap's (whose
+** live bytes follow every step). */
+static void *big, *hbig;
+static pool_heap_t *heap;
+static uint64_t heap_live(void) {
+    pool_stats_t st;
+    CHECK(pool_heap_stats(heap, &st) == 0);
+    return st.live_bytes;
+}
+static void *resize(void *p, size_t n) {
+    unsigned char *q = heap && p == hbig ? pool_heap_realloc(heap, p, n) : pool_realloc(p, n);
+    CHECK(q != NULL);
+    CHECK(q[0] == 0x5a);
+    q[n - 1] = 0xa5;
+    return q;
+}
+static void large_resize(void) {
+    for (size_t n = 200000; n <= 300000; n += 1000) {
+        big = resize(big, n);
+        hbig = resize(hbig, n);
+        CHECK_EQ(heap_live(), n);
+    }
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "600000", 1);
     for (size_t i = 0; i < N; i++) {
@@ -110,6 +137,14 @@ int main(void) {
     steady("pairs", pairs);
     steady("churn", churn);
     steady("medium", medium);
+    CHECK((heap = pool_heap_new(&(pool_heap_options_t){ .sized = 1 })) != NULL);
+    CHECK((big = pool_malloc(200000)) != NULL && (hbig = pool_heap_malloc(heap, 200000)) != NULL);
+    ((unsigned char *)big)[0] = ((unsigned char *)hbig)[0] = 0x5a;
+    steady("large", large_resize);
+    pool_free(big);
+    pool_heap_free(heap, hbig);
+    CHECK_EQ(heap_live(), 0);
+    pool_heap_destroy(heap);
     for (size_t i = 0; i < N; i++) give(live[i], size_of[i]);
     /* What the steady state kept goes back on request. */
     pool_stats_t st;
