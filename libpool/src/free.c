@@ -320,7 +320,7 @@ PA_INLINE bool keeps_in_place(const pa_page_t *pg, size_t n) {
 ** resized with mremap; otherwise allocate, copy, free.  On failure p is
 ** untouched.  `oldsize` is the caller's size for sized heaps, else
 ** PA_NOSIZE. */
-static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
+static PA_NOINLINE void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     pa_heap_t *counted = h ? h : pa_tls_heap;
     if (counted != &pa_empty_heap) PA_CNT_ADD(counted->reallocs, 1);
     unsigned e = pa_map_get((uintptr_t)p);
@@ -352,13 +352,55 @@ static void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
     return q;
 }
 
+/* p's page when p is the start of a live block of a page that is not in
+** debug mode, else NULL: checked_page's checks, once each, without its
+** faults (realloc_in makes them).  The empty page fails the block-start
+** test: nothing is carved in it. */
+PA_INLINE pa_page_t *live_small_page(void *p) {
+    if (PA_UNLIKELY(pa_map_get((uintptr_t)p) != PA_MAP_SEGMENT)) return NULL;
+    pa_page_t *pg = pa_page_of(p);
+    pa_block_t *b = p;
+    if (PA_UNLIKELY(!pa_block_start(pg, p) || pg->debug)) return NULL;
+    PA_TOOL_INTERNAL(b, sizeof *b);
+    return PA_LIKELY(b->freed != pa_g.key) ? pg : NULL;
+}
+
+/* The thread heap's realloc of a checked small block of pg to a class it
+** does not keep: a new block, a copy, a free. */
+static PA_NOINLINE void *realloc_move(pa_page_t *pg, void *p, size_t n) {
+    void *q = pool_malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, pg->block_size < n ? pg->block_size : n);
+    pool_free(p);
+    pa_heap_t *h = pa_tls_heap;
+    if (h != &pa_empty_heap) PA_CNT_ADD(h->reallocs, 1);
+    return q;
+}
+
+/* The thread heap's realloc of a small block: in place when the block
+** keeps n (keeps_in_place), else realloc_move; a large, debug, foreign or
+** faulty pointer takes realloc_in.  Cost (callgrind, 100 -> 107 bytes in
+** place): ~40 instructions with pool_realloc's, against ~120 through
+** realloc_in, where every call paid for the registers its copies and calls
+** save. */
+PA_INLINE void *realloc_small(pa_page_t *pg, void *p, size_t n) {
+    if (!keeps_in_place(pg, n)) return realloc_move(pg, p, n);
+    pa_heap_t *h = pa_tls_heap;
+    if (h != &pa_empty_heap) PA_CNT_ADD(h->reallocs, 1);
+    return p;
+}
+
 void *pool_realloc(void *p, size_t n) {
     if (!p) return pool_malloc(n);
+    pa_page_t *pg = live_small_page(p);
+    if (PA_LIKELY(pg != NULL)) return realloc_small(pg, p, n);
     return realloc_in(NULL, p, PA_NOSIZE, n);
 }
 
 void *pool_fallback_realloc(void *fallback, void *p, size_t n) {
     if (!p) return pool_malloc(n);
+    pa_page_t *pg = live_small_page(p);
+    if (PA_LIKELY(pg != NULL)) return realloc_small(pg, p, n);
     if (pa_is_block(p)) return realloc_in(NULL, p, PA_NOSIZE, n);
     const pool_fallback_t *fb = fallback;
     return fb->realloc(fb->ctx, p, n);

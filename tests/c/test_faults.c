@@ -53,6 +53,19 @@ static void case_double_free_large(void) {
     pool_free(p);
     pool_free(p);
 }
+/* realloc to a size its block keeps (in place when the block is live)
+** makes the free's checks. */
+static void case_realloc_freed(void) {
+    char *p = pool_malloc(40);
+    tell(p);
+    pool_free(p);
+    p = pool_realloc(p, 44);
+}
+static void case_realloc_interior(void) {
+    char *p = pool_malloc(64);
+    tell(p + 16);
+    p = pool_realloc(p + 16, 60);
+}
 static void case_interior(void) {
     char *p = pool_malloc(64);
     tell(p + 8);
@@ -211,6 +224,8 @@ static const fault_case_t cases[] = {
     { "double free via pool_free_block", case_double_free_block, BOTH, "double free of", 48, 64, 0 },
     { "double free after others", case_double_free_after_others, BOTH, "double free of", 112, 128, 0 },
     { "double free, large", case_double_free_large, BOTH, NOT_OURS, 0, 0, 0 },
+    { "realloc of a freed block", case_realloc_freed, BOTH, "double free of", 48, 64, 0 },
+    { "realloc of an interior pointer", case_realloc_interior, BOTH, "free of an interior pointer", 64, 80, 0 },
     { "interior pointer", case_interior, BOTH, "free of an interior pointer", 64, 80, 0 },
     { "interior pointer, large", case_interior_large, BOTH, "free of an interior pointer", 1052608, 1048576, 0 },
     { "foreign (static)", case_foreign_static, BOTH, NOT_OURS, 0, 0, 0 },
