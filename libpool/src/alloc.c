@@ -84,8 +84,11 @@ void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align) {
     return b;
 }
 
-/* First allocation of a thread, or any request the fast path declined. */
-PA_NOINLINE void *pa_malloc_slow(pa_heap_t *h, size_t n) {
+/* First allocation of a thread, or any request the fast path declined.
+** It reads the TLS heap itself, so the fast path loads it only once n is
+** known to be small and keeps n in its register. */
+PA_NOINLINE void *pa_malloc_slow(size_t n) {
+    pa_heap_t *h = pa_tls_heap;
     if (h == &pa_empty_heap && !(h = pa_heap_thread())) { errno = ENOMEM; return NULL; }
     return pa_heap_alloc(h, n, 0);
 }
@@ -105,7 +108,7 @@ PA_INLINE void *thread_malloc(size_t n) {
             return b;
         }
     }
-    return pa_malloc_slow(pa_tls_heap, n);
+    return pa_malloc_slow(n);
 }
 
 void *pool_malloc(size_t n) { return thread_malloc(n); }

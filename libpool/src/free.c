@@ -185,6 +185,7 @@ static PA_NOINLINE void retire_tls(pa_page_t *pg) { page_emptied(pa_tls_heap, pg
 ** with pool_free's fast test and remote_free, 114 through pa_free_slow. */
 static PA_NOINLINE void free_slow_tls(void *p) {
     pa_heap_t *h = pa_tls_heap;
+    if (PA_UNLIKELY(h == &pa_empty_heap)) h = pa_heap_thread_for_free();
     if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT)) {
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;

@@ -464,11 +464,12 @@ PA_HIDDEN void pa_heap_point(pa_heap_t *h, unsigned cls, pa_page_t *pg);
 PA_HIDDEN void pa_lua_counts(const pa_heap_t *h, uint64_t allocs[PA_NCLASSES], uint64_t frees[PA_NCLASSES]);
 PA_HIDDEN void pa_lua_drop(pa_heap_t *h);
 PA_HIDDEN pa_heap_t *pa_heap_thread(void);
+PA_HIDDEN pa_heap_t *pa_heap_thread_for_free(void);
 PA_HIDDEN pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls);
 PA_HIDDEN void pa_heap_sample_peak(pa_heap_t *h);
 
 /* ---- allocation (alloc.c, free.c, large.c) ---- */
-PA_HIDDEN void *pa_malloc_slow(pa_heap_t *h, size_t n);
+PA_HIDDEN void *pa_malloc_slow(size_t n);
 PA_HIDDEN void *pa_heap_alloc(pa_heap_t *h, size_t n, size_t align);
 PA_HIDDEN void pa_free_slow(pa_heap_t *h, void *p, size_t size);
 PA_HIDDEN void pa_free_local(pa_heap_t *h, pa_page_t *pg, pa_block_t *b);

@@ -3,6 +3,7 @@
 ** thread other than the owner; workers exit and are replaced by new ones
 ** (thread caches must be returned); every block's contents are verified.
 ** Ends with exact process totals: every block allocated was freed. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -78,6 +79,42 @@ static void *worker(void *vp) {
     return NULL;
 }
 
+/* A thread that only frees (a consumer of the main thread's blocks): its
+** first free makes its heap, which counts its frees exactly and goes at
+** its exit; free keeps errno throughout. */
+#define CONSUMED 5000
+static unsigned char *consumed[CONSUMED];
+static void *consumer(void *arg) {
+    const pool_stats_t *start = arg;
+    errno = EDOM;
+    for (int i = 0; i < CONSUMED; i++) {
+        CHECK(consumed[i][0] == (unsigned char)i);
+        pool_free(consumed[i]);
+    }
+    CHECK_EQ(errno, EDOM);
+    pool_stats_t st;
+    CHECK(pool_stats(&st) == 0);
+    CHECK_EQ(st.heaps, start->heaps + 1);
+    CHECK_EQ(st.classes[pool_size_class(48)].frees - start->classes[pool_size_class(48)].frees, CONSUMED);
+    CHECK_EQ(st.classes[pool_size_class(48)].live_blocks, start->classes[pool_size_class(48)].live_blocks - CONSUMED);
+    return NULL;
+}
+static void only_frees(void) {
+    for (int i = 0; i < CONSUMED; i++) {
+        CHECK((consumed[i] = pool_malloc(48)) != NULL);
+        consumed[i][0] = (unsigned char)i;
+    }
+    pool_stats_t start, end;
+    CHECK(pool_stats(&start) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, consumer, &start) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(pool_stats(&end) == 0);
+    CHECK_EQ(end.heaps, start.heaps);
+    CHECK_EQ(end.frees - start.frees, CONSUMED);
+    CHECK_EQ(end.live_bytes, start.live_bytes - CONSUMED * 48);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) CHECK((iterations = atol(argv[1])) > 0);
     pool_stats_t before, after;
@@ -113,6 +150,8 @@ int main(int argc, char **argv) {
     for (int c = 0; c < POOL_NCLASSES; c++) CHECK_EQ(after.classes[c].live_blocks, before.classes[c].live_blocks);
     CHECK_EQ(after.large_blocks, before.large_blocks);
     CHECK_EQ(after.live_bytes, before.live_bytes);
-    printf("test_threads: %ld blocks, %ld freed by another thread: ok\n", total, atomic_load(&freed_remote));
+    only_frees();
+    printf("test_threads: %ld blocks, %ld freed by another thread, %d by a thread that only frees: ok\n", total,
+           atomic_load(&freed_remote), CONSUMED);
     return 0;
 }
