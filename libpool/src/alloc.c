@@ -93,10 +93,9 @@ PA_NOINLINE void *pa_malloc_slow(size_t n) {
     return pa_heap_alloc(h, n, 0);
 }
 
-/* Fast path: n <= 1 KiB and the thread's page for it has a free block.
-** Cost (callgrind): 20 instructions, no lock, no atomic instruction. */
 /* The thread heap's fast path, inlined into pool_malloc and
-** pool_fallback_malloc. */
+** pool_fallback_malloc: n <= 1 KiB and the thread's page for it has a free
+** block.  Cost (callgrind): 20 instructions, no lock, no atomic. */
 PA_INLINE void *thread_malloc(size_t n) {
     if (PA_LIKELY(n <= PA_SMALL_MAX)) {
         pa_heap_t *h = pa_tls_heap;
