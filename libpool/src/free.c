@@ -177,16 +177,17 @@ static PA_NOINLINE void retire_tls(pa_page_t *pg) { page_emptied(pa_tls_heap, pg
 
 /* A block of another heap's page, freed by this thread (the producer and
 ** consumer pattern): the checks of pa_free_slow, once each, straight to
-** remote_free.  Parked, debug and heapless cases, and faults, take
-** pa_free_slow.  The owner is read relaxed: only this thread makes h the
+** remote_free; a thread with no heap yet makes it here (heap.c,
+** pa_heap_thread_for_free).  Parked and debug cases, frees after the
+** thread's exit, and faults take pa_free_slow.  The owner is read relaxed: only this thread makes h the
 ** owner of a page, and a block pins its page (used) while it is live.
 ** (The empty page fails the block-start test: nothing is carved in it.)
 ** Cost (callgrind, bench_pairs prodcons): 84 instructions a remote free
 ** with pool_free's fast test and remote_free, 114 through pa_free_slow. */
 static PA_NOINLINE void free_slow_tls(void *p) {
     pa_heap_t *h = pa_tls_heap;
-    if (PA_UNLIKELY(h == &pa_empty_heap)) h = pa_heap_thread_for_free();
     if (PA_LIKELY(pa_map_get((uintptr_t)p) == PA_MAP_SEGMENT)) {
+        if (PA_UNLIKELY(h == &pa_empty_heap)) h = pa_heap_thread_for_free();   /* not for free(NULL) */
         pa_page_t *pg = pa_page_of(p);
         pa_block_t *b = p;
         if (PA_LIKELY(atomic_load_explicit(&pg->owner, memory_order_relaxed) != h && !pg->debug &&
@@ -380,10 +381,10 @@ static PA_NOINLINE void *realloc_move(pa_page_t *pg, void *p, size_t n) {
 
 /* The thread heap's realloc of a small block: in place when the block
 ** keeps n (keeps_in_place), else realloc_move; a large, debug, foreign or
-** faulty pointer takes realloc_in.  Cost (callgrind, 100 -> 107 bytes in
-** place): ~40 instructions with pool_realloc's, against ~120 through
-** realloc_in, where every call paid for the registers its copies and calls
-** save. */
+** faulty pointer takes realloc_in.  Cost (callgrind, a loop of reallocs
+** of 100 to 107 bytes): 64 instructions a call in place, against 126
+** through realloc_in, where every call paid for saving the registers its
+** copies and calls need. */
 PA_INLINE void *realloc_small(pa_page_t *pg, void *p, size_t n) {
     if (!keeps_in_place(pg, n)) return realloc_move(pg, p, n);
     pa_heap_t *h = pa_tls_heap;

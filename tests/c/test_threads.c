@@ -99,6 +99,15 @@ static void *consumer(void *arg) {
     CHECK_EQ(st.classes[pool_size_class(48)].live_blocks, start->classes[pool_size_class(48)].live_blocks - CONSUMED);
     return NULL;
 }
+/* free(NULL) makes no heap. */
+static void *frees_null(void *arg) {
+    const pool_stats_t *start = arg;
+    pool_free(NULL);
+    pool_stats_t st;
+    CHECK(pool_stats(&st) == 0);
+    CHECK_EQ(st.heaps, start->heaps);
+    return NULL;
+}
 static void only_frees(void) {
     for (int i = 0; i < CONSUMED; i++) {
         CHECK((consumed[i] = pool_malloc(48)) != NULL);
@@ -107,6 +116,8 @@ static void only_frees(void) {
     pool_stats_t start, end;
     CHECK(pool_stats(&start) == 0);
     pthread_t t;
+    CHECK(pthread_create(&t, NULL, frees_null, &start) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
     CHECK(pthread_create(&t, NULL, consumer, &start) == 0);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK(pool_stats(&end) == 0);
