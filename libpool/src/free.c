@@ -179,8 +179,9 @@ static PA_NOINLINE void retire_tls(pa_page_t *pg) { page_emptied(pa_tls_heap, pg
 ** consumer pattern): the checks of pa_free_slow, once each, straight to
 ** remote_free; a thread with no heap yet makes it here (heap.c,
 ** pa_heap_thread_for_free).  Parked and debug cases, frees after the
-** thread's exit, and faults take pa_free_slow.  The owner is read relaxed: only this thread makes h the
-** owner of a page, and a block pins its page (used) while it is live.
+** thread's exit, and faults take pa_free_slow.  The owner is read
+** relaxed: only this thread makes h the owner of a page, and a block pins
+** its page (used) while it is live.
 ** (The empty page fails the block-start test: nothing is carved in it.)
 ** Cost (callgrind, bench_pairs prodcons): 84 instructions a remote free
 ** with pool_free's fast test and remote_free, 114 through pa_free_slow. */
@@ -317,14 +318,19 @@ PA_INLINE bool keeps_in_place(const pa_page_t *pg, size_t n) {
     return n <= PA_MAX_CLASS && (pa_class_of(n) == pg->cls || (n <= pg->block_size && 4 * n >= 3 * (size_t)pg->block_size));
 }
 
+/* Count a realloc in heap h (not for a thread that has no heap); returns h. */
+PA_INLINE pa_heap_t *count_realloc(pa_heap_t *h) {
+    if (h != &pa_empty_heap) PA_CNT_ADD(h->reallocs, 1);
+    return h;
+}
+
 /* realloc for heap h (first-class, or NULL for the thread's heap).  Stays
 ** in place when the block keeps n (keeps_in_place); a large block is
 ** resized with mremap; otherwise allocate, copy, free.  On failure p is
 ** untouched.  `oldsize` is the caller's size for sized heaps, else
 ** PA_NOSIZE. */
 static PA_NOINLINE void *realloc_in(pa_heap_t *h, void *p, size_t oldsize, size_t n) {
-    pa_heap_t *counted = h ? h : pa_tls_heap;
-    if (counted != &pa_empty_heap) PA_CNT_ADD(counted->reallocs, 1);
+    pa_heap_t *counted = count_realloc(h ? h : pa_tls_heap);
     unsigned e = pa_map_get((uintptr_t)p);
     if (e == PA_MAP_NONE) pa_fault("realloc of a pointer not allocated by poolalloc:", p, 0);
     size_t old = block_usable(p, e);
@@ -374,8 +380,6 @@ static PA_NOINLINE void *realloc_move(pa_page_t *pg, void *p, size_t n) {
     if (!q) return NULL;
     memcpy(q, p, pg->block_size < n ? pg->block_size : n);
     pool_free(p);
-    pa_heap_t *h = pa_tls_heap;
-    if (h != &pa_empty_heap) PA_CNT_ADD(h->reallocs, 1);
     return q;
 }
 
@@ -386,10 +390,8 @@ static PA_NOINLINE void *realloc_move(pa_page_t *pg, void *p, size_t n) {
 ** through realloc_in, where every call paid for saving the registers its
 ** copies and calls need. */
 PA_INLINE void *realloc_small(pa_page_t *pg, void *p, size_t n) {
-    if (!keeps_in_place(pg, n)) return realloc_move(pg, p, n);
-    pa_heap_t *h = pa_tls_heap;
-    if (h != &pa_empty_heap) PA_CNT_ADD(h->reallocs, 1);
-    return p;
+    count_realloc(pa_tls_heap);          /* as realloc_in: counted if it fails too */
+    return keeps_in_place(pg, n) ? p : realloc_move(pg, p, n);
 }
 
 void *pool_realloc(void *p, size_t n) {
