@@ -1,8 +1,9 @@
 /*
 ** check.c -- libpool's invariant checker: every page list of a heap walked
 ** (acyclic, doubly linked, each page on exactly one list), every page's
-** free list and counts, the page states of README.md's table, and, under
-** the lock, the orphan lists and the segments' slice bookkeeping.  Tests
+** free list and counts, the page states of README.md's table, its own
+** segments, and, under the lock, the orphan lists and every segment's
+** slice bookkeeping (under the segment's lock).  Tests
 ** call it through pool_check(); PA_CHECK_LEVEL 2 builds call it at every
 ** page acquire.  A broken invariant is one line on stderr, then abort.
 */
@@ -129,6 +130,10 @@ size_t pa_heap_check(pa_heap_t *h) {
         if (pa_class_size[c] <= PA_SMALL_MAX) VERIFY(h->direct[pa_class_size[c] >> 4] == want, h->curr[c]);
     }
     n += check_list(h, epoch, &h->full, 1, 0, pages, blocks);
+    /* Its segments: a doubly linked list of segments that name it. */
+    const pa_segment_t *sprev = NULL;
+    for (const pa_segment_t *s = h->segs; s; sprev = s, s = s->hnext)
+        VERIFY(atomic_load_explicit(&s->heap, memory_order_relaxed) == h && s->hprev == sprev, NULL);
     size_t nempty = 0, empty_bytes = 0;
     for (unsigned k = 0; k < PA_SPAN_KINDS; k++) {
         nempty += check_list(h, epoch, &h->empty[k], 2, k, pages, blocks);
@@ -183,6 +188,9 @@ static size_t check_global(void) {
         n += (size_t)pages;
     }
     for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
+        pa_segment_lock(s);
+        pa_heap_t *o = atomic_load_explicit(&s->heap, memory_order_relaxed);
+        VERIFY(!o || !o->dead, NULL);   /* a heap's segments go when it does */
         VERIFY((s->dirty_mask & ~s->free_mask) == 0 && !(s->free_mask & 1), NULL);
         for (unsigned i = 1; i < PA_SLICES;) {
             pa_page_t *pg = s->slice_page[i];
@@ -194,6 +202,7 @@ static size_t check_global(void) {
             VERIFY(pg == &s->pages[i] && pg->slices >= 1, pg);
             i += pg->slices;
         }
+        pa_segment_unlock(s);
     }
     pa_unlock();
     return n;

@@ -38,14 +38,22 @@ static void heap_thread_done(void *arg);
 ** thread pointer, which outlives nothing that would release it. */
 static __thread int pa_tls_exited __attribute__((tls_model("initial-exec")));
 
-/* fork: hold the lock across it so the child sees consistent segments.
+/* fork: hold the lock and every segment's across it so the child sees
+** consistent segments.
 ** The child's own thread heap stays valid; heaps of threads that do not
 ** exist in the child keep their pages, but those pages lose their fast
 ** key: a thread the child makes may get the thread pointer of one of
 ** them, and must free into their pages as a remote thread does. */
-static void atfork_prepare(void) { pa_lock(); }
-static void atfork_parent(void) { pa_unlock(); }
+static void atfork_prepare(void) {
+    pa_lock();
+    pa_segments_lock_all();
+}
+static void atfork_parent(void) {
+    pa_segments_unlock_all(false);
+    pa_unlock();
+}
 static void atfork_child(void) {
+    pa_segments_unlock_all(true);
     pthread_mutex_init(&pa_g.lock, NULL);
     for (pa_heap_t *h = pa_g.heaps; h; h = h->next_heap) {
         if (h->kind != PA_HEAP_THREAD || h == pa_tls_heap) continue;
@@ -111,6 +119,7 @@ static pa_heap_t *heap_struct_new(void) {
 
 /* Fold a dying heap's counters into the process totals and recycle it. */
 static void heap_struct_free(pa_heap_t *h) {
+    PA_ASSERT(h->segs == NULL);           /* abandoned first */
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         pa_g.dead_allocs[c] += PA_CNT_GET(h->count[c].allocs);
         pa_g.dead_frees[c] += PA_CNT_GET(h->count[c].frees);
@@ -173,14 +182,23 @@ static void page_orphan(pa_heap_t *h, pa_page_t *pg) {
     PA_ASSERT(PA_TF_STATE(atomic_load_explicit(&pg->xthread_free, memory_order_relaxed)) == PA_TF_NORMAL);
     pg->in_full = 0;
     pa_list_push(&pa_g.orphans[c], pg);
-    pa_g.orphan_pages[c]++;
+    __atomic_store_n(&pa_g.orphan_pages[c], pa_g.orphan_pages[c] + 1, __ATOMIC_RELAXED);
     pa_g.orphan_blocks[c] += pg->reserved;
     PA_CNT_ADD(h->class_pages[c], -1);
     PA_CNT_ADD(h->class_blocks[c], -(int64_t)pg->reserved);
 }
 
+/* Take pg off its class's orphan list.  Lock held. */
+static void orphan_remove(pa_page_t *pg) {
+    unsigned c = pg->cls;
+    pa_list_remove(&pa_g.orphans[c], pg);
+    __atomic_store_n(&pa_g.orphan_pages[c], pa_g.orphan_pages[c] - 1, __ATOMIC_RELAXED);
+    pa_g.orphan_blocks[c] -= pg->reserved;
+}
+
 /* Hand every page of h to the orphan list (pages with live blocks) or back
-** to the segments (empty ones).  Lock held; h quiesced and drained. */
+** to the segments (empty ones), then its segments: dropped if empty, else
+** abandoned.  Lock held; h quiesced and drained. */
 static void heap_abandon_pages(pa_heap_t *h) {
     PA_ASSERT(atomic_load_explicit(&h->delayed, memory_order_relaxed) == NULL);
     pa_heap_drop_empty(h);
@@ -199,6 +217,7 @@ static void heap_abandon_pages(pa_heap_t *h) {
             }
         }
     }
+    pa_segments_abandon(h);
 }
 
 /* Thread exit (pthread key destructor): the thread's caches go back. */
@@ -221,8 +240,26 @@ static void heap_thread_done(void *arg) {
     pa_unlock();
 }
 
-/* A page for class cls: an orphan of that class if there is one (its
-** frees are collected), else a fresh span.  NULL with ENOMEM. */
+/* Take an orphan page of class cls for h, if there is one (the count is
+** read without the lock: a thread exit makes them, rarely).  Its remote
+** frees are collected by the caller. */
+static pa_page_t *orphan_take(pa_heap_t *h, unsigned cls) {
+    if (!__atomic_load_n(&pa_g.orphan_pages[cls], __ATOMIC_RELAXED)) return NULL;
+    pa_page_t *pg = NULL;
+    pa_lock();
+    for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {
+        if (o->debug != h->debug) continue;
+        pg = o;
+        orphan_remove(pg);
+        break;
+    }
+    pa_unlock();
+    return pg;
+}
+
+/* A page for class cls: from h's empty cache, an orphan of that class (its
+** frees are collected), or a fresh span of h's segments.  The global lock
+** only for an orphan or a new segment.  NULL with ENOMEM. */
 pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_heap_sample_peak(h);
     /* Idle cached pages of the other span lengths go back; those of this
@@ -230,29 +267,18 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     ** its batch again would otherwise fault it all back in). */
     uint64_t now = pa_clock_ms();
     if (h->nempty) pa_heap_trim_empty(h, now, pa_span_kind(pa_class_slices(cls)));
-    pa_purge_tick(now);
+    pa_purge_tick(h, now);
     pa_page_t *pg = pa_heap_take_empty(h, cls, pa_class_slices(cls));
     if (pg) goto adopted;
     pa_heap_trim_miss(h, now, pa_span_kind(pa_class_slices(cls)));
     pa_heap_make_room(h, (size_t)pa_class_slices(cls) * PA_SLICE_SIZE);
-    pa_lock();
-    for (pa_page_t *o = pa_g.orphans[cls].first; o; o = o->next) {
-        if (o->debug != h->debug) continue;
-        pg = o;
-        pa_list_remove(&pa_g.orphans[cls], pg);
-        pa_g.orphan_pages[cls]--;
-        pa_g.orphan_blocks[cls] -= pg->reserved;
-        break;
-    }
+    pg = orphan_take(h, cls);
     if (!pg) {
-        pg = pa_span_alloc(pa_class_slices(cls));
-        if (pg) {
-            pa_page_init(pg, cls);
-            pg->debug = h->debug;
-        }
+        pg = pa_span_alloc(h, pa_class_slices(cls));
+        if (!pg) return NULL;
+        pa_page_init(pg, cls);
+        pg->debug = h->debug;
     }
-    pa_unlock();
-    if (!pg) return NULL;
     atomic_store_explicit(&pg->owner, h, memory_order_release);
     pa_page_collect(pg);
     PA_CNT_ADD(h->committed, (int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
@@ -347,6 +373,7 @@ void pool_heap_destroy(pool_heap_t *heap) {
             pa_span_free(pg, false);
         }
     }
+    pa_segments_abandon(h);
     pa_large_t *lg = pa_g.large;
     while (lg) {
         pa_large_t *next = lg->next;
@@ -429,15 +456,13 @@ size_t pool_trim(void) {
             pa_page_t *next = pg->next;
             pa_page_collect(pg);
             if (PA_CNT_GET(pg->used) == 0) {
-                pa_list_remove(&pa_g.orphans[c], pg);
-                pa_g.orphan_pages[c]--;
-                pa_g.orphan_blocks[c] -= pg->reserved;
+                orphan_remove(pg);
                 pa_span_free(pg, false);
             }
             pg = next;
         }
     }
-    size_t released = pa_purge(true);
+    size_t released = pa_purge(h, true);
     pa_unlock();
     return released;
 }

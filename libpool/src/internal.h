@@ -134,16 +134,26 @@ typedef struct pa_page {
 
 #define PA_END(pg) ((pa_block_t *)(pg))
 
-/* A segment header, at the start of slice 0. */
+/* A segment header, at the start of slice 0.  A segment belongs to one heap,
+** which alone takes spans from it (no global lock), or to none (its heap is
+** gone; the next heap short of slices claims it).  Its slice bookkeeping
+** is under its own lock, which the owner takes uncontended: other threads
+** take it only to give back a span of a page they adopted, to purge, or to
+** read (pool_page_map, pool_check). */
 typedef struct pa_segment {
     pa_page_t *slice_page[PA_SLICES]; /* page of each slice; &pa_empty_page if free */
+    /* --- under `lock` --- */
     uint64_t free_mask;               /* slices in no span */
     uint64_t dirty_mask;              /* free slices that may be resident */
     uint64_t young_mask;              /* of those, freed since young_since */
     uint64_t young_since;             /* ms clock: start of the current young window */
     uint64_t last_dirty;              /* ms clock: the last slice freed */
-    struct pa_segment *next, *prev;
+    _Atomic(uint32_t) lock;
     uint32_t id;
+    /* --- changed under the global lock --- */
+    _Atomic(struct pa_heap *) heap;   /* owner; NULL: abandoned */
+    struct pa_segment *next, *prev;   /* pa_g.segments: every segment in use */
+    struct pa_segment *hnext, *hprev; /* the owner's segments (read by the owner without the lock) */
     pa_page_t pages[PA_SLICES];
 } pa_segment_t;
 
@@ -212,6 +222,7 @@ typedef struct pa_heap {
     PA_CNT(int64_t) class_blocks[PA_NCLASSES];
     PA_CNT(int64_t) committed;      /* bytes of its spans */
     PA_CNT(uint64_t) tags[POOL_NTAGS];
+    pa_segment_t *segs;             /* segments it owns (segment.c) */
     uint8_t kind, debug, sized, dead;
     uint8_t lua_open;
     /* What its pages' `fast` holds: a thread heap's thread pointer (the
@@ -238,12 +249,12 @@ typedef struct pa_global {
     pthread_mutex_t lock;           /* segments, spans, orphans, large list, heaps */
     _Atomic(int) state;             /* 0 none, 1 initialising, 2 ready */
     uintptr_t key;                  /* free-list secret */
-    pa_segment_t *segments;         /* in-use segments, address order unknown */
+    pa_segment_t *segments;         /* in-use segments, owned or abandoned */
     pa_segment_t *spare;            /* empty segments kept for reuse */
     unsigned nspare;
     uint32_t next_seg_id;
     pa_page_list_t orphans[PA_NCLASSES];
-    int64_t orphan_pages[PA_NCLASSES];
+    int64_t orphan_pages[PA_NCLASSES];  /* written under the lock, read without it (__atomic) */
     int64_t orphan_blocks[PA_NCLASSES];
     pa_large_t *large;
     pa_heap_t *heaps;
@@ -423,12 +434,19 @@ PA_INLINE void pa_init(void) {
 PA_HIDDEN void pa_lock(void);
 PA_HIDDEN void pa_unlock(void);
 
-/* ---- segments and spans (segment.c); call with the lock held ---- */
-PA_HIDDEN pa_page_t *pa_span_alloc(unsigned slices);
+/* ---- segments and spans (segment.c) ----
+** Spans: without the global lock (a segment's own lock).  Purges, segment
+** drops and abandons: with it. */
+PA_HIDDEN pa_page_t *pa_span_alloc(pa_heap_t *h, unsigned slices);
 PA_HIDDEN void pa_span_free(pa_page_t *pg, bool idle);
-PA_HIDDEN size_t pa_purge(bool all);
-PA_HIDDEN void pa_purge_later(uint64_t now);
-PA_HIDDEN void pa_purge_tick(uint64_t now);
+PA_HIDDEN size_t pa_purge(pa_heap_t *h, bool all);
+PA_HIDDEN void pa_purge_by(uint64_t due);
+PA_HIDDEN void pa_purge_tick(pa_heap_t *h, uint64_t now);
+PA_HIDDEN void pa_segments_abandon(pa_heap_t *h);
+PA_HIDDEN void pa_segment_lock(pa_segment_t *s);
+PA_HIDDEN void pa_segment_unlock(pa_segment_t *s);
+PA_HIDDEN void pa_segments_lock_all(void);
+PA_HIDDEN void pa_segments_unlock_all(bool child);
 PA_HIDDEN bool pa_large_cache_waiting(void);
 PA_HIDDEN bool pa_commit_ok(size_t bytes);
 

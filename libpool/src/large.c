@@ -120,7 +120,7 @@ static bool lcache_put(void *base, size_t size) {
     lcache[lcache_n].base = base;
     lcache[lcache_n].size = size;
     lcache[lcache_n].since = pa_clock_ms();
-    pa_purge_later(lcache[lcache_n].since);
+    pa_purge_by(lcache[lcache_n].since + pa_g.decay_ms + 1);
     lcache_n++;
     lcache_bytes += size;
     return true;

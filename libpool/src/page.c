@@ -208,7 +208,7 @@ void pa_heap_quiesce(pa_heap_t *h) {
         for (pa_page_t *pg = (c < PA_NCLASSES ? h->avail[c] : h->full).first; pg; pg = pg->next) pa_page_settle(pg);
 }
 
-/* Give a page's span back to its segment (takes the lock). */
+/* Give a page's span back to its segment. */
 void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
     pa_page_settle(pg);
     if (pg->in_full) pa_list_remove(&h->full, pg); else pa_list_remove(&h->avail[pg->cls], pg);
@@ -217,9 +217,7 @@ void pa_page_release(pa_heap_t *h, pa_page_t *pg) {
     PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
     PA_CNT_ADD(h->committed, -(int64_t)((size_t)pg->slices * PA_SLICE_SIZE));
     unsigned cls = pg->cls;
-    pa_lock();
     pa_span_free(pg, false);
-    pa_unlock();
     pa_heap_set_curr(h, cls);
 }
 
@@ -313,9 +311,9 @@ pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices) {
 }
 
 /* Give back the cached empty pages idle for `idle` ms and, past
-** PA_EMPTY_MAX, the oldest others, except those of span kind keep_kind:
-** under one lock, and only when there is something to give.  Those idle
-** for the decay are old at once (their slices can be purged).  Owner only. */
+** PA_EMPTY_MAX, the oldest others, except those of span kind keep_kind.
+** Those idle for the decay are old at once (their slices can be purged:
+** a pass runs if one is due).  Owner only; no global lock but the pass's. */
 static void trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind, uint64_t idle) {
     pa_page_t *give = NULL, *pg;
     while ((pg = empty_oldest(h, keep_kind)) && (now - pg->retired_ms >= idle || h->empty_bytes > PA_EMPTY_MAX)) {
@@ -326,13 +324,12 @@ static void trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind, uint64_t 
     }
     if (!give) return;
     int saved = errno;
-    pa_lock();
     while ((pg = give)) {
         give = pg->next;
         pa_span_free(pg, now - pg->retired_ms >= pa_g.decay_ms);
     }
-    pa_unlock();
     errno = saved;
+    pa_purge_tick(h, now);
 }
 
 /* Give back the cached empty pages idle for the decay and, past
@@ -342,7 +339,7 @@ void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind) {
 }
 
 /* A page request of span kind `kind` found no cached page and goes to the
-** segments, under the lock: the cached pages of the other span kinds idle
+** segments: the cached pages of the other span kinds idle
 ** for an eighth of the decay go back first, so the request (and the next
 ** ones) take their resident slices rather than fresh ones.  Pages freed
 ** while a program starts (imports, compiling) otherwise waited out the
@@ -361,13 +358,11 @@ void pa_heap_trim_miss(pa_heap_t *h, uint64_t now, unsigned kind) {
 void pa_heap_make_room(pa_heap_t *h, size_t bytes) {
     if (!h->nempty || pa_commit_ok(bytes)) return;
     int saved = errno;
-    pa_lock();
     pa_heap_drop_empty(h);
-    pa_unlock();
     errno = saved;
 }
 
-/* Release every page of the empty cache to the segments.  Lock held. */
+/* Release every page of the empty cache to the segments. */
 void pa_heap_drop_empty(pa_heap_t *h) {
     pa_page_t *pg;
     while ((pg = empty_oldest(h, PA_SPAN_KINDS))) {

@@ -201,6 +201,7 @@ size_t pool_page_map(pool_page_info_t *outp, size_t max) {
     size_t n = 0;
     pa_lock();
     for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
+        pa_segment_lock(s);
         for (unsigned i = 1; i < PA_SLICES; i++) {
             pa_page_t *pg = s->slice_page[i];
             if (pg == &pa_empty_page || pg->index != i) continue;
@@ -218,6 +219,7 @@ size_t pool_page_map(pool_page_info_t *outp, size_t max) {
             }
             n++;
         }
+        pa_segment_unlock(s);
     }
     pa_unlock();
     return n;

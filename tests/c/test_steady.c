@@ -9,10 +9,12 @@
 ** of 100k blocks of 8..508 (each replaced by one of its size); and
 ** medium blocks (7 KiB to 128 KiB), malloc-then-free and a batch; and a
 ** large block resized in place, of the thread's heap and of a first-class
-** one.
+** one.  Then growth: a growing thread takes the lock once per segment, and
+** small heaps share segments.
 ** POOL_DECAY_MS is set long so a slow round (sanitizers, a loaded machine)
 ** cannot age a cached page out in the middle: the decay itself is
 ** test_trim's subject. */
+#include <pthread.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -126,6 +128,83 @@ static void large_resize(void) {
     }
 }
 
+/* Growth, the one state that is not steady: a thread whose live set grows
+** through new pages takes the global lock for its first MiB of pages (a
+** small heap shares segments) and then once per segment it claims (4 MiB:
+** 63 pages of one slice), not once per page, since its spans come from its
+** own segments under their own locks.  At its exit its segments
+** are abandoned, still resident: a second thread growing the same way
+** claims them, with no mmap.  pool_trim() then drops them (the spare
+** stays). */
+enum { GROW = 80000 };                  /* blocks of 1 KiB: 60 a page */
+static uint64_t grow_mmaps;
+static void *grow(void *arg) {
+    static void *blocks[GROW];
+    const pool_stats_t *before = arg;
+    pool_stats_t after;
+    for (size_t i = 0; i < GROW; i++) blocks[i] = take(1024);
+    CHECK(pool_stats(&after) == 0);
+    uint64_t pages = (after.committed_bytes - before->committed_bytes) / 65536;
+    uint64_t locks = after.lock_acquires - before->lock_acquires - 1;   /* pool_stats' own */
+    printf("growth     %llu new pages, %llu locks (the heap, its first 16 pages, a segment claimed per 63), %llu mmap\n",
+           (unsigned long long)pages, (unsigned long long)locks,
+           (unsigned long long)(after.mmap_calls - before->mmap_calls));
+    CHECK(pages >= GROW / 60);
+    CHECK(locks <= 1 + 16 + (pages + 62) / 63);
+    CHECK(pool_check() >= 0);
+    for (size_t i = 0; i < GROW; i++) give(blocks[i], 1024);
+    grow_mmaps = after.mmap_calls - before->mmap_calls;
+    return NULL;
+}
+/* Small heaps share: eight threads alive at once, each with four pages,
+** take their spans from one shared segment, not a segment each (32 MiB). */
+static pthread_barrier_t all_small;
+static void *small(void *arg) {
+    (void)arg;
+    void *b[4];
+    for (int i = 0; i < 4; i++) b[i] = take(64 + 160 * (size_t)i);     /* four classes: four pages */
+    pthread_barrier_wait(&all_small);          /* all alive, the main thread reads the stats */
+    pthread_barrier_wait(&all_small);
+    for (int i = 0; i < 4; i++) give(b[i], 64 + 160 * (size_t)i);
+    return NULL;
+}
+static void small_heaps(void) {
+    pool_stats_t a, b;
+    pthread_t t[8];
+    pool_trim();                     /* no spare or abandoned segment left to share */
+    CHECK(pool_stats(&a) == 0);
+    CHECK(pthread_barrier_init(&all_small, NULL, 9) == 0);
+    for (int i = 0; i < 8; i++) CHECK(pthread_create(&t[i], NULL, small, NULL) == 0);
+    pthread_barrier_wait(&all_small);
+    CHECK(pool_stats(&b) == 0);
+    pthread_barrier_wait(&all_small);          /* now they may free */
+    for (int i = 0; i < 8; i++) CHECK(pthread_join(t[i], NULL) == 0);
+    printf("small      8 heaps, %llu pages, %llu KiB more reserved\n",
+           (unsigned long long)((b.committed_bytes - a.committed_bytes) / 65536),
+           (unsigned long long)((b.reserved_bytes - a.reserved_bytes) / 1024));
+    CHECK_EQ(b.committed_bytes - a.committed_bytes, 32 * 65536);
+    CHECK(b.reserved_bytes <= a.reserved_bytes + (4u << 20) + 65536);   /* one segment; heap structs */
+    pthread_barrier_destroy(&all_small);
+}
+
+static void growth(void) {
+    pool_stats_t start, st;
+    CHECK(pool_stats(&start) == 0);
+    for (int round = 0; round < 2; round++) {
+        pthread_t t;
+        CHECK(pool_stats(&st) == 0);
+        CHECK(pthread_create(&t, NULL, grow, &st) == 0);
+        CHECK(pthread_join(t, NULL) == 0);
+    }
+    CHECK_EQ(grow_mmaps, 0);            /* the second thread's segments were the first's */
+    CHECK(pool_stats(&st) == 0);
+    CHECK_EQ(st.committed_bytes, start.committed_bytes);
+    CHECK(pool_trim() > 0);
+    CHECK(pool_stats(&st) == 0);
+    CHECK(st.reserved_bytes <= start.reserved_bytes + (4u << 20) + 65536);   /* the spare; heap structs */
+    CHECK(pool_check() >= 0);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "600000", 1);
     for (size_t i = 0; i < N; i++) {
@@ -137,6 +216,8 @@ int main(void) {
     steady("pairs", pairs);
     steady("churn", churn);
     steady("medium", medium);
+    growth();
+    small_heaps();
     CHECK((heap = pool_heap_new(&(pool_heap_options_t){ .sized = 1 })) != NULL);
     CHECK((big = pool_malloc(200000)) != NULL && (hbig = pool_heap_malloc(heap, 200000)) != NULL);
     ((unsigned char *)big)[0] = ((unsigned char *)hbig)[0] = 0x5a;
