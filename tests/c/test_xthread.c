@@ -14,14 +14,18 @@
 ** a CI timeout.
 **
 **   test_xthread [--threads N] [--loops N] [--set N] [--runs N]
-**                [--sizes pair|mixed] [--turnover N] [--stall S] [--check N] [--scale F]
+**                [--sizes pair|mixed] [--turnover N] [--stall S] [--check N] [--trim MS]
+**                [--scale F]
 **
 ** --sizes pair is the issue-13 workload (uniform 8..16000 bytes); mixed
 ** spans the small and medium classes and large blocks past 128 KiB.
 ** --turnover N: a worker exits after N loops and a new one takes its slot.
 ** --runs N repeats the whole pattern N times in this process (the soak).
 ** --check N: every N loops each worker runs pool_check() on its own heap.
-** Given only --stall, --check and --scale (a factor on the number of
+** --trim MS: a trimmer thread calls pool_trim() and pool_page_map() every MS
+** ms, so segments are purged and read by a thread that does not own them
+** while their owners take spans (the suite's mixed patterns: every 5 ms).
+** Given only --stall, --check, --trim and --scale (a factor on the number of
 ** runs, for sanitizer builds), it runs the bounded suite: 2, 4 and 8 threads, both
 ** size mixes, with turnover.  Ends with exact totals. */
 #define _GNU_SOURCE
@@ -50,10 +54,10 @@ typedef struct {
 } queue_t;
 
 /* What a worker is doing, for the watchdog's report. */
-enum { OP_IDLE, OP_MALLOC, OP_FREE_OWN, OP_FREE_HANDED, OP_CHECK, OP_EXIT };
+enum { OP_IDLE, OP_MALLOC, OP_FREE_OWN, OP_FREE_HANDED, OP_CHECK, OP_EXIT, OP_TRIM };
 static const char *const op_name[] = {"idle", "pool_malloc", "pool_free (own block)",
                                       "pool_free (block from another thread)", "pool_check",
-                                      "thread exit"};
+                                      "thread exit", "pool_trim and pool_page_map"};
 
 typedef struct {
     _Atomic uint64_t progress;   /* bumped after every completed call into libpool */
@@ -66,11 +70,16 @@ typedef struct {
     pthread_t thread;
 } worker_t;
 
+/* The trimmer's slot: a thread that purges every segment's free slices
+** (pool_trim) and reads every segment (pool_page_map) while the workers
+** take and give back spans in them. */
+#define TRIMMER (MAX_THREADS - 2)
+
 static struct {
-    int threads, loops, set, runs, turnover, check_every;
+    int threads, loops, set, runs, turnover, check_every, trim_ms;
     double stall, scale;   /* scale: of the suite's runs and loops (sanitizer builds) */
     int mixed, custom;   /* custom: a pattern was given, not the suite */
-} opt = {2, 500, 1000, 1, 0, 0, 10.0, 1.0, 0, 0};
+} opt = {2, 500, 1000, 1, 0, 0, 0, 10.0, 1.0, 0, 0};
 
 static queue_t queues[MAX_THREADS];
 static worker_t workers[MAX_THREADS];
@@ -268,10 +277,33 @@ static void start_worker(int slot, int generation) {
     CHECK(pthread_create(&w->thread, NULL, worker_main, w) == 0);
 }
 
+static _Atomic int trimmer_stop;
+static void *trimmer_main(void *arg) {
+    worker_t *w = arg;
+    atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+    while (!atomic_load(&trimmer_stop)) {
+        atomic_store(&w->op, OP_TRIM);
+        pool_trim();
+        (void)pool_page_map(NULL, 0);      /* every segment, under its lock */
+        atomic_store(&w->op, OP_IDLE);
+        atomic_fetch_add(&w->progress, 1);
+        usleep((useconds_t)opt.trim_ms * 1000);
+    }
+    return NULL;
+}
+
 /* One run of the pattern: opt.threads slots; with turnover, each slot is
-** refilled by a new thread until opt.loops loops were done in it. */
+** refilled by a new thread until opt.loops loops were done in it; with
+** --trim, the trimmer runs beside them. */
 static void run_once(void) {
     int lives = opt.turnover ? (opt.loops + opt.turnover - 1) / opt.turnover : 1;
+    worker_t *tw = &workers[TRIMMER];
+    if (opt.trim_ms) {
+        atomic_store(&trimmer_stop, 0);
+        atomic_fetch_add(&tw->progress, 1);
+        atomic_store(&tw->running, 1);
+        CHECK(pthread_create(&tw->thread, NULL, trimmer_main, tw) == 0);
+    }
     for (int i = 0; i < opt.threads; i++) start_worker(i, 0);
     for (int gen = 1; gen <= lives; gen++) {
         for (int i = 0; i < opt.threads; i++) {
@@ -279,6 +311,11 @@ static void run_once(void) {
             atomic_store(&workers[i].running, 0);
             if (gen < lives) start_worker(i, gen);
         }
+    }
+    if (opt.trim_ms) {
+        atomic_store(&trimmer_stop, 1);
+        pthread_join(tw->thread, NULL);
+        atomic_store(&tw->running, 0);
     }
     /* Blocks still queued are freed here, by a thread that owns none of
     ** their pages. */
@@ -294,19 +331,20 @@ static int parse(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) { fprintf(stderr, "test_xthread: %s needs a value\n", a); return -1; }
         i++;
-        opt.custom |= strcmp(a, "--stall") && strcmp(a, "--check") && strcmp(a, "--scale");
+        opt.custom |= strcmp(a, "--stall") && strcmp(a, "--check") && strcmp(a, "--scale") && strcmp(a, "--trim");
         if (!strcmp(a, "--threads")) opt.threads = atoi(v);
         else if (!strcmp(a, "--loops")) opt.loops = atoi(v);
         else if (!strcmp(a, "--set")) opt.set = atoi(v);
         else if (!strcmp(a, "--runs")) opt.runs = atoi(v);
         else if (!strcmp(a, "--turnover")) opt.turnover = atoi(v);
         else if (!strcmp(a, "--check")) opt.check_every = atoi(v);
+        else if (!strcmp(a, "--trim")) opt.trim_ms = atoi(v);
         else if (!strcmp(a, "--stall")) opt.stall = atof(v);
         else if (!strcmp(a, "--scale")) opt.scale = atof(v);
         else if (!strcmp(a, "--sizes") && (!strcmp(v, "pair") || !strcmp(v, "mixed"))) opt.mixed = !strcmp(v, "mixed");
         else { fprintf(stderr, "test_xthread: bad option %s %s\n", a, v); return -1; }
     }
-    if (opt.threads < 1 || opt.threads >= MAX_THREADS || opt.loops < 1 || opt.set < 1 || opt.runs < 1 ||
+    if (opt.threads < 1 || opt.threads >= TRIMMER || opt.trim_ms < 0 || opt.loops < 1 || opt.set < 1 || opt.runs < 1 ||
         opt.turnover < 0 || opt.check_every < 0 || opt.stall <= 0 || opt.scale <= 0 || opt.scale > 100) {
         fprintf(stderr, "test_xthread: option out of range\n");
         return -1;
@@ -345,17 +383,19 @@ int main(int argc, char **argv) {
         run_pattern(opt.mixed ? "mixed" : "pair");
     } else {
         /* The bounded suite of the normal test run. */
-        static const struct { int threads, loops, set, turnover, mixed, runs; } suite[] = {
-            {2, 500, 1000, 0, 0, 30},  /* the issue-13 two-thread pattern: hung 3 runs in 4 before the fix */
-            {2, 200, 500, 25, 1, 2},
-            {4, 120, 400, 20, 1, 1},
-            {8, 60, 300, 15, 1, 1},
-            {8, 100, 200, 0, 0, 1},
+        static const struct { int threads, loops, set, turnover, mixed, runs, trim; } suite[] = {
+            {2, 500, 1000, 0, 0, 30, 0},  /* the issue-13 two-thread pattern: hung 3 runs in 4 before the fix */
+            {2, 200, 500, 25, 1, 2, 1},
+            {4, 120, 400, 20, 1, 1, 1},
+            {8, 60, 300, 15, 1, 1, 1},
+            {8, 100, 200, 0, 0, 1, 0},
         };
         if (!opt.check_every) opt.check_every = 16;
+        int trim_ms = opt.trim_ms ? opt.trim_ms : 5;
         for (size_t i = 0; i < sizeof suite / sizeof suite[0]; i++) {
             opt.threads = suite[i].threads; opt.loops = suite[i].loops; opt.set = suite[i].set;
             opt.turnover = suite[i].turnover; opt.mixed = suite[i].mixed;
+            opt.trim_ms = suite[i].trim ? trim_ms : 0;
             opt.runs = (int)(suite[i].runs * opt.scale + 0.5);
             if (opt.runs < 1) opt.runs = 1;
             run_pattern(opt.mixed ? "mixed" : "pair");
