@@ -197,8 +197,8 @@ static void orphan_remove(pa_page_t *pg) {
 }
 
 /* Hand every page of h to the orphan list (pages with live blocks) or back
-** to the segments (empty ones), then its segments: dropped if empty, else
-** abandoned.  Lock held; h quiesced and drained. */
+** to the segments (empty ones), then abandon its segments (the empty ones
+** too, resident, for the next thread).  Lock held; h quiesced and drained. */
 static void heap_abandon_pages(pa_heap_t *h) {
     PA_ASSERT(atomic_load_explicit(&h->delayed, memory_order_relaxed) == NULL);
     pa_heap_drop_empty(h);
