@@ -191,12 +191,19 @@ static pa_page_t *span_take(pa_segment_t *s, unsigned slices) {
     return pg;
 }
 
-/* A segment with a run of `slices` free slices for h, which has none: the
-** abandoned one with the most resident free slices (with a resident run:
-** those are reused, and the least used ones are left to the decay), else
-** one with any run, else the spare, else a new one; it becomes h's.  Lock
-** held. */
-static pa_segment_t *segment_claim(pa_heap_t *h, unsigned slices) {
+/* span_take under s's lock. */
+static pa_page_t *span_from(pa_segment_t *s, unsigned slices) {
+    pa_segment_lock(s);
+    pa_page_t *pg = span_take(s, slices);
+    pa_segment_unlock(s);
+    return pg;
+}
+
+/* The abandoned segment to take a span of `slices` from: the one with the
+** most resident free slices among those with a resident run (they are
+** reused, and the least used are left to the decay), else the first with
+** any run; NULL if none has one.  Lock held. */
+static pa_segment_t *segment_abandoned(unsigned slices) {
     pa_segment_t *best = NULL;
     int most = -1;
     for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
@@ -207,8 +214,6 @@ static pa_segment_t *segment_claim(pa_heap_t *h, unsigned slices) {
         pa_segment_unlock(s);
         if (score > most) { best = s; most = score; }
     }
-    if (!best) return segment_new(h);
-    seg_adopt(best, h);
     return best;
 }
 
@@ -220,22 +225,6 @@ static pa_segment_t *segment_claim(pa_heap_t *h, unsigned slices) {
 ** with every heap claiming (glibc: 2.1).  Past it, the heap claims; the
 ** segment it shared is the first it may claim. */
 #define SHARED_MAX ((int64_t)1 << 20)
-
-/* An abandoned segment with a run of `slices` (resident first), or a new
-** abandoned one: a small heap's span comes from it, no heap claims it.
-** Lock held. */
-static pa_segment_t *segment_shared(unsigned slices) {
-    pa_segment_t *any = NULL;
-    for (pa_segment_t *s = pa_g.segments; s; s = s->next) {
-        if (seg_owner(s)) continue;
-        pa_segment_lock(s);
-        bool run = runs_of(s->free_mask, slices) != 0, dirty = run && runs_of(s->dirty_mask, slices);
-        pa_segment_unlock(s);
-        if (dirty) return s;
-        if (run && !any) any = s;
-    }
-    return any ? any : segment_new(NULL);
-}
 
 /* A span of `slices` slices for heap h, from its own segments (the first
 ** with a resident run, else the first with any run), without the global
@@ -260,26 +249,17 @@ pa_page_t *pa_span_alloc(pa_heap_t *h, unsigned slices) {
     }
     if (!best) {
         pa_lock();
-        if (PA_CNT_GET(h->committed) < SHARED_MAX) {
-            /* Taken under the global lock too: no heap claims s meanwhile. */
-            pa_segment_t *s = segment_shared(slices);
-            pa_page_t *pg = NULL;
-            if (s) {
-                pa_segment_lock(s);
-                pg = span_take(s, slices);
-                pa_segment_unlock(s);
-            }
-            pa_unlock();
-            return pg;
-        }
-        best = segment_claim(h, slices);
+        bool shared = PA_CNT_GET(h->committed) < SHARED_MAX;
+        best = segment_abandoned(slices);
+        if (!best) best = segment_new(shared ? NULL : h);
+        else if (!shared) seg_adopt(best, h);      /* claimed */
+        /* A shared segment's span is taken under the global lock too: no
+        ** heap claims the segment meanwhile. */
+        pa_page_t *pg = best && shared ? span_from(best, slices) : NULL;
         pa_unlock();
-        if (!best) return NULL;
+        if (!best || shared) return pg;
     }
-    pa_segment_lock(best);
-    pa_page_t *pg = span_take(best, slices);
-    pa_segment_unlock(best);
-    return pg;
+    return span_from(best, slices);
 }
 
 /* Take a span back, from its owner or from a heap that adopted the page
