@@ -161,7 +161,7 @@ pa_heap_t *pa_heap_thread(void) {
 /* The heap of a thread's first free before any malloc of its own (a
 ** consumer of blocks other threads make), made as a malloc would: with no
 ** heap a free counts in the process totals with an atomic add and takes
-** pa_free_slow, 191 instructions a producer/consumer pair against 133 with
+** pa_free_slow, 191 instructions a producer/consumer pair against 139 with
 ** one (callgrind; mimalloc 2: 124).  After the thread's exit (frees from
 ** its destructors), or without memory for a heap, the free goes on without
 ** one: &pa_empty_heap.  Free keeps errno. */

@@ -72,6 +72,16 @@ static void seg_disown(pa_segment_t *s) {
     atomic_store_explicit(&s->heap, NULL, memory_order_relaxed);
 }
 
+/* free_mask of a segment with no span: every slice but the header. */
+#define SEG_EMPTY (~1ull)
+
+/* Forget a segment and give its mapping back.  Lock held. */
+static void segment_unmap(pa_segment_t *s) {
+    pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_NONE);
+    pa_os_unmap(s, PA_SEG_SIZE);
+    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+}
+
 /* A new segment for h: the spare, or mapped and registered, every slice
 ** but the header free.  Lock held. */
 static pa_segment_t *segment_new(pa_heap_t *h) {
@@ -89,7 +99,7 @@ static pa_segment_t *segment_new(pa_heap_t *h) {
         ** written when its span is taken, so a heap that uses a few
         ** slices touches one OS page of the header, not three. */
         for (unsigned i = 0; i < PA_SLICES; i++) s->slice_page[i] = &pa_empty_page;
-        s->free_mask = ~1ull;
+        s->free_mask = SEG_EMPTY;
         s->dirty_mask = s->young_mask = 0;
         pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_SEGMENT);
     }
@@ -104,7 +114,7 @@ static pa_segment_t *segment_new(pa_heap_t *h) {
 /* An empty segment: kept as a spare (purged), or unmapped.  Lock held; no
 ** heap but the caller's can reach it (its own, or abandoned). */
 static void segment_drop(pa_segment_t *s) {
-    PA_ASSERT(s->free_mask == ~1ull);
+    PA_ASSERT(s->free_mask == SEG_EMPTY);
     seg_disown(s);
     if (s->prev) s->prev->next = s->next; else pa_g.segments = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -120,9 +130,7 @@ static void segment_drop(pa_segment_t *s) {
         pa_g.nspare++;
         return;
     }
-    pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_NONE);
-    pa_os_unmap(s, PA_SEG_SIZE);
-    atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+    segment_unmap(s);
 }
 
 /* A dying heap's segments are abandoned, for the next heap short of slices
@@ -294,7 +302,7 @@ void pa_span_free(pa_page_t *pg, bool idle) {
     } else {
         s->young_mask &= ~bits;
     }
-    bool empty = s->free_mask == ~1ull;
+    bool empty = s->free_mask == SEG_EMPTY;
     pa_segment_unlock(s);
     atomic_fetch_sub_explicit(&pa_g.committed, (int64_t)n * (int64_t)PA_SLICE_SIZE, memory_order_relaxed);
     /* A pass is due when there is work for it: an empty segment to drop,
@@ -373,7 +381,7 @@ size_t pa_purge(pa_heap_t *h, bool all) {
                 m &= ~slice_bits(i, n);
             }
         }
-        bool empty = s->free_mask == ~1ull;
+        bool empty = s->free_mask == SEG_EMPTY;
         pa_segment_unlock(s);
         pa_heap_t *o = seg_owner(s);
         if (empty && (all || quiet) && (!o || o == h)) segment_drop(s);
@@ -384,9 +392,7 @@ size_t pa_purge(pa_heap_t *h, bool all) {
         while (pa_g.spare) {
             pa_segment_t *s = pa_g.spare;
             pa_g.spare = s->next;
-            pa_map_set((uintptr_t)s, PA_SEG_SIZE, PA_MAP_NONE);
-            pa_os_unmap(s, PA_SEG_SIZE);
-            atomic_fetch_sub_explicit(&pa_g.reserved, (int64_t)PA_SEG_SIZE, memory_order_relaxed);
+            segment_unmap(s);
             released += PA_SEG_SIZE - PA_SLICE_SIZE;
         }
         pa_g.nspare = 0;
