@@ -227,7 +227,9 @@ def test_map_png_matches_stats(tmp_path):
         assert c["pages"] == st["pages"], c
         assert c["used"] == st["live_blocks"], c
         assert c["capacity"] == st["live_blocks"] + st["free_blocks"], c
+    assert data["totals"]["cached"] == sum(c["cached"] for c in data["classes"]) == sum(p["cached"] for p in data["pages"])
     assert f"{data['totals']['pages']} pages in {len(data['classes'])} size classes" in r.stdout
+    assert f"{data['totals']['cached']} of the pages empty, cached for reuse" in r.stdout
 
 
 def test_map_in_process_returns_the_data(tmp_path):

@@ -470,8 +470,9 @@ static PyObject *pyd_print_report(PyObject *self, PyObject *unused) {
 }
 
 PyDoc_STRVAR(pyd_page_map_doc, "page_map() -> list\n\n"
-             "One dict per page in use (pool_page_map): address, bytes, cls, block_size,\n"
-             "capacity, used, segment, owner (0: orphaned, else a heap id).");
+             "One dict per page (pool_page_map): address, bytes, cls, block_size,\n"
+             "capacity, used, segment, owner (0: orphaned, else a heap id), cached (True:\n"
+             "an empty page its heap keeps for reuse, which no class's stats count).");
 
 /* The page map in a libc-malloc'd buffer (so the snapshot does not see
 ** it); NULL with MemoryError set. */
@@ -495,9 +496,10 @@ static PyObject *pyd_map_list(pool_page_info_t *recs, size_t n) {
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < n; i++) {
         const pool_page_info_t *r = &recs[i];
-        PyObject *d = Py_BuildValue("{s:N,s:n,s:i,s:I,s:I,s:I,s:I,s:I}", "address", PyLong_FromSize_t(r->address),
+        PyObject *d = Py_BuildValue("{s:N,s:n,s:i,s:I,s:I,s:I,s:I,s:I,s:O}", "address", PyLong_FromSize_t(r->address),
                                     "bytes", (Py_ssize_t)r->bytes, "cls", r->cls, "block_size", r->block_size,
-                                    "capacity", r->capacity, "used", r->used, "segment", r->segment, "owner", r->owner);
+                                    "capacity", r->capacity, "used", r->used, "segment", r->segment, "owner", r->owner,
+                                    "cached", r->cached ? Py_True : Py_False);
         if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
         Py_XDECREF(d);
     }

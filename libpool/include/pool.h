@@ -195,9 +195,11 @@ POOL_API size_t pool_stats_json(const pool_stats_t *st, char *buf, size_t len);
 /* Process stats, as a report, to a stream. */
 POOL_API void pool_print_stats(FILE *out);
 
-/* The page map: one record per page (span of slices) in use, for pictures
-** of the pool.  Fills at most `max` records and returns how many pages
-** exist (call with max 0 to size the buffer). */
+/* The page map: one record per page (span of slices) a heap or the orphan
+** list holds, for pictures of the pool: the pages in use, and the empty
+** pages heaps keep cached for reuse (`cached`; no class's stats count
+** those).  Fills at most `max` records and returns how many pages exist
+** (call with max 0 to size the buffer). */
 typedef struct pool_page_info {
     uintptr_t address;      /* first byte of the page's blocks */
     size_t bytes;           /* span of the page */
@@ -208,6 +210,8 @@ typedef struct pool_page_info {
                             ** collected still count) */
     unsigned segment;       /* index of the segment, in address order */
     unsigned owner;         /* 0: orphaned (its thread exited); else a heap id */
+    unsigned cached;        /* 1: empty, in its heap's cache of empty pages
+                            ** (given back after POOL_DECAY_MS idle) */
 } pool_page_info_t;
 POOL_API size_t pool_page_map(pool_page_info_t *out, size_t max);
 

@@ -126,6 +126,7 @@ typedef struct pa_page {
     uint16_t index;                 /* first slice */
     struct pa_page *next, *prev;    /* owner heap's list (or the orphan list) */
     uint32_t check_mark;            /* stamp of the last pa_heap_check walk */
+    uint8_t cached;                 /* in its heap's empty cache (pool_page_map reads it) */
     uint64_t retired_ms;            /* when it entered its heap's empty cache */
     /* --- shared --- */
     _Alignas(64) _Atomic(uintptr_t) xthread_free; /* remote frees | PA_TF_* state */

@@ -230,6 +230,7 @@ static void page_cache(pa_heap_t *h, pa_page_t *pg, uint64_t now) {
     PA_CNT_ADD(h->class_pages[pg->cls], -1);
     PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
     pg->retired_ms = now;
+    __atomic_store_n(&pg->cached, 1, __ATOMIC_RELAXED);
     pa_list_push(&h->empty[pa_span_kind(pg->slices)], pg);
     h->nempty++;
     h->empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
@@ -280,6 +281,7 @@ static void cache_medium(pa_heap_t *h, unsigned cls) {
 static void empty_remove(pa_heap_t *h, pa_page_t *pg) {
     PA_ASSERT(PA_CNT_GET(pg->used) == 0 && !pg->in_full);
     pa_list_remove(&h->empty[pa_span_kind(pg->slices)], pg);
+    __atomic_store_n(&pg->cached, 0, __ATOMIC_RELAXED);
     h->nempty--;
     h->empty_bytes -= (size_t)pg->slices * PA_SLICE_SIZE;
 }

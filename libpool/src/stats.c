@@ -216,6 +216,7 @@ size_t pool_page_map(pool_page_info_t *outp, size_t max) {
                 r->used = PA_CNT_GET(pg->used);
                 r->segment = s->id;
                 r->owner = o ? o->id : 0;
+                r->cached = __atomic_load_n(&pg->cached, __ATOMIC_RELAXED);
             }
             n++;
         }

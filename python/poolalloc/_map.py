@@ -1,6 +1,7 @@
-"""poolalloc._map -- the page map of the pool: every page in use, grouped by
-size class, as data (poolalloc.map()) and as a picture (a PNG where each
-page is a cell coloured by occupancy, used blocks / capacity).
+"""poolalloc._map -- the page map of the pool: every page, grouped by size
+class, as data (poolalloc.map()) and as a picture (a PNG where each page is
+a cell coloured by occupancy, used blocks / capacity; the empty pages heaps
+keep cached for reuse count apart from their class's pages).
 
     python -m poolalloc map [--out FILE.png] [--json FILE] [--workload NAME] [--scale X]
 
@@ -26,7 +27,9 @@ def snapshot():
 def summarize(pages, stats):
     """The data behind the picture: the pages (each with its occupancy),
     and one record per size class that has pages, beside the class's
-    stats (live_blocks, free_blocks, pages)."""
+    stats (live_blocks, free_blocks, pages).  A class's pages, used and
+    capacity are those of its pages in use, as its stats count them; its
+    empty cached pages are counted in "cached"."""
     pages = sorted(pages, key=lambda p: (p["cls"], p["address"]))
     for p in pages:
         p["occupancy"] = p["used"] / p["capacity"] if p["capacity"] else 0.0
@@ -35,14 +38,16 @@ def summarize(pages, stats):
         mine = [p for p in pages if p["cls"] == cls]
         if not mine and not st["pages"] and not st["live_blocks"]:
             continue
-        used, cap = sum(p["used"] for p in mine), sum(p["capacity"] for p in mine)
-        classes.append({"cls": cls, "block_size": st["size"], "pages": len(mine), "used": used, "capacity": cap,
-                        "occupancy": used / cap if cap else 0.0, "bytes": sum(p["bytes"] for p in mine),
-                        "stats": dict(st)})
+        held = [p for p in mine if not p["cached"]]
+        used, cap = sum(p["used"] for p in held), sum(p["capacity"] for p in held)
+        classes.append({"cls": cls, "block_size": st["size"], "pages": len(held), "cached": len(mine) - len(held),
+                        "used": used, "capacity": cap, "occupancy": used / cap if cap else 0.0,
+                        "bytes": sum(p["bytes"] for p in mine), "stats": dict(st)})
     used = sum(c["used"] for c in classes)
     cap = sum(c["capacity"] for c in classes)
     return {"pages": pages, "classes": classes, "stats": stats,
-            "totals": {"pages": len(pages), "classes": len(classes), "used": used, "capacity": cap,
+            "totals": {"pages": len(pages), "cached": sum(c["cached"] for c in classes), "classes": len(classes),
+                       "used": used, "capacity": cap,
                        "occupancy": used / cap if cap else 0.0, "bytes": sum(p["bytes"] for p in pages),
                        "large_blocks": stats["large_blocks"], "large_bytes": stats["large_bytes"]}}
 
@@ -59,7 +64,8 @@ def draw(data, path, title="poolalloc page map"):
         occ = [p["occupancy"] for p in data["pages"] if p["cls"] == c["cls"]]
         n = max(1, math.ceil(len(occ) / COLS))
         bounds.append(len(rows))
-        labels.append((len(rows), f"{c['block_size']} B  x{c['pages']}  {100 * c['occupancy']:.0f}%"))
+        cached = f" +{c['cached']} cached" if c["cached"] else ""
+        labels.append((len(rows), f"{c['block_size']} B  x{c['pages']}{cached}  {100 * c['occupancy']:.0f}%"))
         for r in range(n):
             chunk = occ[r * COLS:(r + 1) * COLS]
             rows.append(chunk + [math.nan] * (COLS - len(chunk)))
@@ -89,7 +95,7 @@ def draw(data, path, title="poolalloc page map"):
 def map(out=None, title="poolalloc page map"):
     """The page map of this interpreter's pool, now: a dict with "pages"
     (address, bytes, cls, block_size, capacity, used, segment, owner,
-    occupancy), "classes" (per size class: pages, used, capacity,
+    cached, occupancy), "classes" (per size class: pages, used, capacity,
     occupancy, and the class's stats), "stats" (poolalloc.stats() taken at
     the same moment) and "totals".  With `out`, also draws it as a PNG
     there (data["png"] is the path)."""
@@ -155,9 +161,9 @@ def main(argv=None):
     del keep
     t = data["totals"]
     print(f"{t['pages']} pages in {t['classes']} size classes, {t['bytes'] / 2**20:.1f} MiB, "
-          f"{100 * t['occupancy']:.0f}% of blocks in use")
+          f"{100 * t['occupancy']:.0f}% of blocks in use; {t['cached']} of the pages empty, cached for reuse")
     for c in data["classes"]:
         print(f"  class {c['cls']:2} {c['block_size']:6} B  {c['pages']:4} pages  {c['used']:7} / {c['capacity']:7} "
-              f"blocks  {100 * c['occupancy']:3.0f}%")
+              f"blocks  {100 * c['occupancy']:3.0f}%" + (f"  +{c['cached']} cached" if c["cached"] else ""))
     print(f"wrote {ns.out}" + (f" and {ns.json}" if ns.json else ""))
     return 0

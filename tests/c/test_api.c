@@ -293,9 +293,8 @@ static void test_stats_exact(void) {
     CHECK(pool_stats(&c) == 0 && c.peak_bytes == c.live_bytes);
 }
 
-static void test_page_map(void) {
-    void *ps[100];
-    for (int i = 0; i < 100; i++) ps[i] = pool_malloc(3000);
+/* 100 live blocks of 3 KiB: the map lists their pages, with their owner. */
+static void test_page_map(void **ps) {
     size_t n = pool_page_map(NULL, 0);
     CHECK(n > 0);
     pool_page_info_t *pages = calloc(n, sizeof *pages);
@@ -309,7 +308,49 @@ static void test_page_map(void) {
         }
     CHECK_EQ(used, 100);
     free(pages);
+}
+
+/* The map agrees with the stats class by class once the pages it lists as
+** cached (empty, kept by the heap for reuse) are set apart: with 100 blocks
+** of 3 KiB (20 a page) freed in order, the first four pages to empty are
+** cached and the fifth stays, the class's only page.  The cache gives pages
+** back after POOL_DECAY_MS (100 ms) idle, so the count of cached pages is
+** asserted only when the frees and the map took less than that. */
+static void test_page_map_cached(void) {
+    void *ps[100];
+    for (int i = 0; i < 100; i++) ps[i] = pool_malloc(3000);
+    test_page_map(ps);
+    pool_trim();                                  /* no cached page before */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 100; i++) pool_free(ps[i]);
+    static pool_page_info_t pages[4096];
+    pool_stats_t st;
+    size_t n = pool_page_map(pages, 4096);
+    CHECK(pool_stats(&st) == 0 && n <= 4096);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t held[POOL_NCLASSES] = {0}, used[POOL_NCLASSES] = {0}, cached = 0;
+    int cls = pool_size_class(3000);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(pages[i].cls >= 0 && pages[i].cls < POOL_NCLASSES && pages[i].cached <= 1);
+        if (pages[i].cached) {
+            CHECK(pages[i].used == 0 && pages[i].owner != 0);
+            cached += pages[i].cls == cls;
+        } else {
+            held[pages[i].cls]++;
+            used[pages[i].cls] += pages[i].used;
+        }
+    }
+    for (int c = 0; c < POOL_NCLASSES; c++) {
+        CHECK_EQ(held[c], st.classes[c].pages);
+        CHECK_EQ(used[c], st.classes[c].live_blocks);
+    }
+    CHECK_EQ(st.classes[cls].pages, 1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (ms < 100) CHECK_EQ(cached, 4);
+    pool_trim();                                  /* the cache and the empty page go back */
+    n = pool_page_map(pages, 4096);
+    for (size_t i = 0; i < n; i++) CHECK(!pages[i].cached && pages[i].cls != cls);
 }
 
 /* The page record of the page holding p. */
@@ -436,7 +477,7 @@ int main(void) {
     test_large_cache();
     test_size_classes();
     test_stats_exact();
-    test_page_map();
+    test_page_map_cached();
     printf("test_api: ok\n");
     return 0;
 }
