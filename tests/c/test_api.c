@@ -293,8 +293,8 @@ static void test_stats_exact(void) {
     CHECK(pool_stats(&c) == 0 && c.peak_bytes == c.live_bytes);
 }
 
-/* 100 live blocks of 3 KiB: the map lists their pages, with their owner. */
-static void test_page_map(void **ps) {
+/* With 100 blocks of 3 KiB live: the map lists their pages, with their owner. */
+static void test_page_map_live(void) {
     size_t n = pool_page_map(NULL, 0);
     CHECK(n > 0);
     pool_page_info_t *pages = calloc(n, sizeof *pages);
@@ -319,7 +319,7 @@ static void test_page_map(void **ps) {
 static void test_page_map_cached(void) {
     void *ps[100];
     for (int i = 0; i < 100; i++) ps[i] = pool_malloc(3000);
-    test_page_map(ps);
+    test_page_map_live();
     pool_trim();                                  /* no cached page before */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
