@@ -36,6 +36,7 @@ static unsigned aligned_class(size_t n, size_t align) {
 ** class cls, collecting remote frees, carving fresh blocks, parking full
 ** pages, and taking a new page when all else fails. */
 static pa_block_t *heap_alloc_block(pa_heap_t *h, unsigned cls, pa_page_t **where) {
+    if (PA_UNLIKELY(++h->beat >= PA_BEAT_CALLS)) pa_heap_beat(h);
     pa_heap_drain_delayed(h);
     pa_page_t *pg = h->avail[cls].first;
     for (;;) {

@@ -58,6 +58,9 @@
 /* Emptied pages a heap keeps, in bytes of span, before the oldest go back
 ** to the segments (they also go once idle for the decay). */
 #define PA_EMPTY_MAX      ((size_t)128 << 20)
+/* Slow allocations between two looks at the clock for a heap's idle
+** memory (pa_heap_beat). */
+#define PA_BEAT_CALLS     64
 /* Span lengths of pages: 1, 4 or 16 slices (pa_class_slices). */
 #define PA_SPAN_KINDS     3
 
@@ -204,6 +207,8 @@ typedef struct pa_heap {
     pa_page_list_t full;
     pa_page_list_t empty[PA_SPAN_KINDS]; /* emptied pages by span length, newest first */
     uint32_t nempty;
+    uint32_t beat;                  /* slow allocations since the last pa_heap_beat */
+    uint64_t beat_ms;               /* when pa_heap_beat last looked */
     size_t empty_bytes;
     /* Exact byte accounting of first-class heaps.  Live bytes are kept as
     ** headroom = high - live, where high = min(limit, peak): taking n bytes
@@ -471,6 +476,7 @@ PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_make_room(pa_heap_t *h, size_t bytes);
 PA_HIDDEN void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind);
 PA_HIDDEN void pa_heap_trim_miss(pa_heap_t *h, uint64_t now, unsigned kind);
+PA_HIDDEN void pa_heap_beat(pa_heap_t *h);
 PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
 PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);
 PA_HIDDEN void pa_list_push(pa_page_list_t *l, pa_page_t *pg);

@@ -3,6 +3,7 @@
 ** trim the decay purges free pages and cached large mappings once they
 ** have aged. */
 #include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,10 +76,61 @@ static void medium_reuse(void) {
     }
 }
 
+/* Resident OS pages of [p, p + n). */
+static size_t resident_pages(const void *p, size_t n) {
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(ps - 1), end = ((uintptr_t)p + n + ps - 1) & ~(ps - 1);
+    unsigned char v[64];
+    CHECK((end - a) / ps <= sizeof v && mincore((void *)a, end - a, v) == 0);
+    size_t r = 0;
+    for (size_t i = 0; i < (end - a) / ps; i++) r += v[i] & 1;
+    return r;
+}
+
+/* Slow allocations (over 1 KiB: no fast path) of a class with 1-slice
+** pages, enough for a heap's beat (every 64). */
+static void slow_allocations(void) {
+    for (int i = 0; i < 200; i++) {
+        void *p = pool_malloc(2000);
+        CHECK(p != NULL);
+        pool_free(p);
+    }
+}
+
+/* A medium class used once: its only page, empty, keeps its memory while
+** the heap goes on allocating, for the decay; then the heap's beat gives
+** the memory back in place, and the page carves afresh from its start. */
+static void medium_idle_purged(void) {
+    struct timespec t0, t1, idle = { 0, 80 * 1000000L };
+    char *p = pool_malloc(40000);           /* 40 KiB blocks, 16-slice pages */
+    CHECK(p != NULL);
+    memset(p, 7, 40000);
+    CHECK(resident_pages(p, 40000) >= 9);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pool_free(p);
+    slow_allocations();
+    size_t kept = resident_pages(p, 40000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 25) CHECK(kept >= 9);
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
+    nanosleep(&idle, NULL);
+    slow_allocations();
+    CHECK(pool_stats(&after) == 0);
+    CHECK_EQ(resident_pages(p, 40000), 0);
+    CHECK(after.madvise_calls > before.madvise_calls);
+    CHECK_EQ(after.classes[pool_size_class(40000)].pages, 1);  /* still its class's page */
+    char *q = pool_malloc(40000);
+    CHECK(q == p);
+    for (size_t i = 16; i < 40000; i++) CHECK(q[i] == 0);      /* zero again past its free-list link */
+    pool_free(q);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
     trim_on_miss();
     medium_reuse();
+    medium_idle_purged();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
     ** page a heap takes, with no large free, span free or trim to prompt
