@@ -129,7 +129,10 @@ def test_bench_pyperformance_smoke(tmp_path):
     assert table["head"][:3] == ["benchmark", "pymalloc µs", "pymalloc RSS MiB"] and "RSS pool" in table["head"]
     assert [row[0] for row in table["rows"]] == ["nqueens", "unpack_sequence", "geomean"]
     pool = face["geomean_vs_default"]["pool"]
-    assert 0.3 < pool["speed"] < 3 and 0.5 < pool["rss"] < 3, pool
+    # One sample each on a shared machine: the speed ratio only has to be a ratio of the two medians.
+    assert pool["speed"] == pytest.approx(face["benchmarks"][0]["speedup_default"] ** 0.5
+                                          * face["benchmarks"][1]["speedup_default"] ** 0.5), pool
+    assert 0.5 < pool["rss"] < 3, pool
     md = (tmp_path / "results.md").read_text()
     assert "**pyperformance**: speed and peak RSS relative to pymalloc" in md
     assert "| benchmark | pymalloc µs | pymalloc RSS MiB | speed pool |" in md

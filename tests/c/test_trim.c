@@ -43,9 +43,14 @@ static void trim_on_miss(void) {
     CHECK(pool_stats(&full) == 0);
     size_t pages = full.committed_bytes / 65536;       /* nothing else is allocated yet */
     CHECK(pages >= 4 && full.committed_bytes == pages * 65536);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < B; i++) pool_free(blocks[i]);
     CHECK(pool_stats(&cached) == 0);
-    CHECK_EQ(cached.committed_bytes, full.committed_bytes);    /* all but one cached, one kept in place */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* all but one cached, one kept in place (unless the machine stalled for most of the decay) */
+    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 30)
+        CHECK_EQ(cached.committed_bytes, full.committed_bytes);
     struct timespec wait = { 0, 20 * 1000000L };
     nanosleep(&wait, NULL);
     void *p = pool_malloc(20000);      /* a class of 4-slice pages */
@@ -106,14 +111,14 @@ static void medium_idle_purged(void) {
     CHECK(p != NULL);
     memset(p, 7, 40000);
     CHECK(resident_pages(p, 40000) >= 9);
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pool_free(p);
     slow_allocations();
     size_t kept = resident_pages(p, 40000);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 25) CHECK(kept >= 9);
-    pool_stats_t before, after;
-    CHECK(pool_stats(&before) == 0);
     nanosleep(&idle, NULL);
     slow_allocations();
     CHECK(pool_stats(&after) == 0);
@@ -140,12 +145,14 @@ int main(void) {
         CHECK((bufs[i] = pool_malloc((size_t)(2 + i) << 20)) != NULL);
         memset(bufs[i], 3, (size_t)(2 + i) << 20);
     }
-    for (int i = 0; i < 4; i++) pool_free(bufs[i]);
+    /* Read before the frees: had they stalled past the decay, the last ones
+    ** would give back the first. */
     long cached = rss_kb();
-    struct timespec aged = { 0, 200 * 1000000L };
-    nanosleep(&aged, NULL);
     pool_stats_t before, after;
     CHECK(pool_stats(&before) == 0);
+    for (int i = 0; i < 4; i++) pool_free(bufs[i]);
+    struct timespec aged = { 0, 200 * 1000000L };
+    nanosleep(&aged, NULL);
     enum { TICK = 20000 };
     void **tick = malloc(TICK * sizeof *tick);
     for (int i = 0; i < TICK; i++) CHECK((tick[i] = pool_malloc(200)) != NULL);   /* takes pages */
