@@ -471,6 +471,7 @@ PA_INLINE bool pa_page_sole(const pa_heap_t *h, const pa_page_t *pg) {
     return !pg->in_full && h->avail[pg->cls].first == pg && !pg->next;
 }
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
+PA_HIDDEN void pa_page_shed(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_make_room(pa_heap_t *h, size_t bytes);

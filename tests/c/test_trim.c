@@ -131,11 +131,43 @@ static void medium_idle_purged(void) {
     pool_free(q);
 }
 
+/* A buffer grown by realloc through the medium classes: each move sheds
+** the emptied page of the class it leaves, and the next class takes it, so
+** the chain holds a page or two of each span length, not one per class
+** (17 classes from 8 to 128 KiB, 10 MiB of spans before).  The first two
+** steps, in classes no earlier case used: the 16 KiB block lands where the
+** 8 KiB one was, unless the machine stalled for most of the decay. */
+static void realloc_chain(void) {
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *p = pool_malloc(8192), *first = p;
+    CHECK(p != NULL);
+    memset(p, 9, 8192);
+    CHECK((p = pool_realloc(p, 12288)) != NULL && p != first);
+    memset(p + 8192, 9, 4096);
+    CHECK((p = pool_realloc(p, 16384)) != NULL);
+    memset(p + 12288, 9, 4096);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 25) CHECK(p == first);
+    for (size_t n = 20480; n <= 131072; n += 4096) {
+        CHECK((p = pool_realloc(p, n)) != NULL);
+        memset(p + n - 4096, 9, 4096);
+    }
+    for (size_t i = 0; i < 131072; i++) CHECK(p[i] == 9);
+    CHECK(pool_stats(&after) == 0);
+    CHECK(after.committed_bytes <= before.committed_bytes + ((size_t)3 << 20));
+    CHECK_EQ(after.live_bytes, before.live_bytes + pool_usable_size(p));
+    pool_free(p);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
     trim_on_miss();
     medium_reuse();
     medium_idle_purged();
+    realloc_chain();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
     ** page a heap takes, with no large free, span free or trim to prompt
