@@ -373,22 +373,31 @@ PA_INLINE pa_page_t *live_small_page(void *p) {
     return PA_LIKELY(b->freed != pa_g.key) ? pg : NULL;
 }
 
+/* The end of realloc_move out of a medium class's page: free p, and if
+** that emptied its heap's only page of the class, shed the page to the
+** heap's cache at once (pa_page_shed), where a free would keep it: a
+** buffer that grows by realloc through the medium classes otherwise left
+** each class an empty page with the block it had written, about 1 MiB
+** from 8 to 128 KiB, where now the chain's next page request takes the
+** page it shed. */
+static PA_NOINLINE void *move_out_of_medium(pa_page_t *pg, void *p, void *q) {
+    /* Read while p holds pg: once p is freed, another thread's page may go. */
+    pa_heap_t *h = pa_tls_heap;
+    bool mine = atomic_load_explicit(&pg->owner, memory_order_relaxed) == h;
+    pool_free(p);
+    if (mine && PA_CNT_GET(pg->used) == 0 && pa_page_sole(h, pg)) pa_page_shed(h, pg);
+    return q;
+}
+
 /* The thread heap's realloc of a checked small block of pg to a class it
-** does not keep: a new block, a copy, a free.  A move that empties its
-** heap's only page of a medium class sheds that page to the heap's cache
-** at once (pa_page_shed), where a free would keep it: a buffer that grows
-** by realloc through the medium classes otherwise left each class an
-** empty page with the block it had written, about 1 MiB from 8 to 128 KiB,
-** where now the chain's next page request takes the page it shed. */
+** does not keep: a new block, a copy, a free.  Cost of the shed for a
+** block of a 1-slice page: a load and a compare. */
 static PA_NOINLINE void *realloc_move(pa_page_t *pg, void *p, size_t n) {
     void *q = pool_malloc(n);
     if (!q) return NULL;
     memcpy(q, p, pg->block_size < n ? pg->block_size : n);
+    if (PA_UNLIKELY(pg->slices > 1)) return move_out_of_medium(pg, p, q);
     pool_free(p);
-    pa_heap_t *h = pa_tls_heap;
-    if (pg->slices > 1 && atomic_load_explicit(&pg->owner, memory_order_relaxed) == h &&
-        PA_CNT_GET(pg->used) == 0 && pa_page_sole(h, pg))
-        pa_page_shed(h, pg);
     return q;
 }
 

@@ -254,11 +254,12 @@ void pa_page_retire(pa_heap_t *h, pa_page_t *pg) {
 
 /* pg, h's empty only page of a medium class, left by a realloc that moved
 ** its block to another class: into the cache now, not kept in place for
-** its class, so that the next class of a growing buffer takes it.  No
+** its class, so that the next class of a growing buffer takes it.  The
+** free that emptied it stamped retired_ms (free.c, page_emptied).  No
 ** system call (the cache is trimmed at the next retire or beat). */
 void pa_page_shed(pa_heap_t *h, pa_page_t *pg) {
     PA_ASSERT(pa_page_sole(h, pg) && PA_CNT_GET(pg->used) == 0 && pg->slices > 1);
-    page_cache(h, pg, pa_clock_ms());
+    page_cache(h, pg, pg->retired_ms);
 }
 
 /* Whether pg, the first page of its class, is a medium class's only page,
