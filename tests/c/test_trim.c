@@ -17,6 +17,14 @@ static long rss_kb(void) {
     return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Milliseconds since t0 (CLOCK_MONOTONIC): some cases assert what holds
+** only if the machine did not stall for part of the decay meanwhile. */
+static long ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 #define N 400000
 
 static void **fill_live_set(void) {
@@ -43,14 +51,12 @@ static void trim_on_miss(void) {
     CHECK(pool_stats(&full) == 0);
     size_t pages = full.committed_bytes / 65536;       /* nothing else is allocated yet */
     CHECK(pages >= 4 && full.committed_bytes == pages * 65536);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < B; i++) pool_free(blocks[i]);
     CHECK(pool_stats(&cached) == 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     /* all but one cached, one kept in place (unless the machine stalled for most of the decay) */
-    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 30)
-        CHECK_EQ(cached.committed_bytes, full.committed_bytes);
+    if (ms_since(&t0) < 30) CHECK_EQ(cached.committed_bytes, full.committed_bytes);
     struct timespec wait = { 0, 20 * 1000000L };
     nanosleep(&wait, NULL);
     void *p = pool_malloc(20000);      /* a class of 4-slice pages */
@@ -106,7 +112,7 @@ static void slow_allocations(void) {
 ** the heap goes on allocating, for the decay; then the heap's beat gives
 ** the memory back in place, and the page carves afresh from its start. */
 static void medium_idle_purged(void) {
-    struct timespec t0, t1, idle = { 0, 80 * 1000000L };
+    struct timespec t0, idle = { 0, 80 * 1000000L };
     char *p = pool_malloc(40000);           /* 40 KiB blocks, 16-slice pages */
     CHECK(p != NULL);
     memset(p, 7, 40000);
@@ -117,8 +123,7 @@ static void medium_idle_purged(void) {
     pool_free(p);
     slow_allocations();
     size_t kept = resident_pages(p, 40000);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 25) CHECK(kept >= 9);
+    if (ms_since(&t0) < 25) CHECK(kept >= 9);
     nanosleep(&idle, NULL);
     slow_allocations();
     CHECK(pool_stats(&after) == 0);
@@ -140,7 +145,7 @@ static void medium_idle_purged(void) {
 static void realloc_chain(void) {
     pool_stats_t before, after;
     CHECK(pool_stats(&before) == 0);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char *p = pool_malloc(8192), *first = p;
     CHECK(p != NULL);
@@ -149,8 +154,7 @@ static void realloc_chain(void) {
     memset(p + 8192, 9, 4096);
     CHECK((p = pool_realloc(p, 16384)) != NULL);
     memset(p + 12288, 9, 4096);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 25) CHECK(p == first);
+    if (ms_since(&t0) < 25) CHECK(p == first);
     for (size_t n = 20480; n <= 131072; n += 4096) {
         CHECK((p = pool_realloc(p, n)) != NULL);
         memset(p + n - 4096, 9, 4096);
