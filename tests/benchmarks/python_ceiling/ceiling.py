@@ -5,13 +5,17 @@ python` runs) interleaved under pymalloc (CPython's default), poolalloc
 (POOLALLOC=1) and `ideal`, the cheapest MEM/OBJ allocator there could be
 (ceil_pyalloc.c, installed through ideal_run.py); with --callgrind, counts
 each one's instructions and the share inside the allocator, for the
-workloads and a few pyperformance scripts (one loop each).
+workloads and a few pyperformance scripts (one loop each); with --rss,
+compares the three set-ups' peak RSS on pyperformance's scripts, each run
+with one fixed loop count for every set-up.
 
   python tests/benchmarks/python_ceiling/ceiling.py [--rounds 5] [--scale 1.0]
         [--only w1,w2] [--callgrind] [--callgrind-scale 0.2] [--no-timing]
+        [--rss] [--rss-only b1,b2]
 
 Run with the interpreter poolalloc is installed in.  Prints markdown tables."""
 import argparse
+import json
 import os
 import pathlib
 import re
@@ -21,8 +25,8 @@ import sysconfig
 import tempfile
 
 from poolalloc import workloads
-from poolalloc.bench.harness import Case, clean_env, geomean, median, run_cases
-from poolalloc.bench.pyperformance import benchmark_dir
+from poolalloc.bench.harness import RSS, Case, clean_env, geomean, median, run_cases, run_measured
+from poolalloc.bench.pyperformance import BENCHMARKS, benchmark_dir
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -153,6 +157,62 @@ def pair_counts(so):
     return out
 
 
+def pyperf_line(argv, env):
+    """The JSON line of one pyperf_run (a dict), or the reason there is none."""
+    _, _, rc, out, err = run_measured(argv, clean_env(env))
+    lines = out.strip().splitlines()
+    if rc != 0 or not lines:
+        return f"exit {rc}: {(err or out).strip()[-200:]}"
+    return json.loads(lines[-1])
+
+
+def rss_table(so, names, rounds):
+    """Peak RSS (VmHWM) of pyperformance scripts under each set-up, medians
+    of `rounds` interleaved rounds.  pyperf calibrates its loop count in
+    each process, and scripts that keep what they make (logging keeps its
+    output) then peak higher under a faster set-up; so each script first
+    runs once under pymalloc to find a loop count of about 50 ms a value,
+    and every set-up runs that count."""
+    where = benchmark_dir()
+    if where is None:
+        sys.exit("ceiling: --rss needs pyperformance and pyperf (pip install 'poolalloc[pyperformance]')")
+    runs = {}
+    for name in names:
+        folder, args = BENCHMARKS[name]
+        cmd = ["-m", "poolalloc.bench.pyperf_run", os.path.join(where, folder, "run_benchmark.py")]
+        pre, env = setups(so)["pymalloc"]
+        cal = pyperf_line([*pre, *cmd, "1", "0.05", *args], env)
+        if isinstance(cal, str):
+            sys.exit(f"ceiling: {name} under pymalloc: {cal}")
+        loops = max(1, round(50_000 / cal["us"]))
+        runs[name] = (loops, [*cmd, "3", "0.01", *args, "--loops", str(loops)])
+    rss = {(n, s): [] for n in names for s in SETUPS}
+    for r in range(rounds):
+        for name in names:
+            for k in range(len(SETUPS)):
+                s = SETUPS[(r + k) % len(SETUPS)]
+                pre, env = setups(so)[s]
+                line = pyperf_line([*pre, *runs[name][1]], env)
+                if isinstance(line, str):
+                    sys.exit(f"ceiling: {name} under {s}: {line}")
+                rss[name, s].append(line[RSS])
+    head = ["benchmark", "loops", *[f"{s} MiB" for s in SETUPS], "pool / pymalloc", "ideal / pymalloc",
+            "ideal - pymalloc MiB", "pool - ideal MiB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ratios = {"pool": [], "ideal": []}
+    for name in names:
+        med = {s: median(rss[name, s]) for s in SETUPS}
+        for s in ratios:
+            ratios[s].append(med[s] / med["pymalloc"])
+        lines.append("| " + " | ".join([name, str(runs[name][0]), *[f"{med[s] / 1024:.2f}" for s in SETUPS],
+                                        f"{ratios['pool'][-1]:.3f}", f"{ratios['ideal'][-1]:.3f}",
+                                        f"{(med['ideal'] - med['pymalloc']) / 1024:+.2f}",
+                                        f"{(med['pool'] - med['ideal']) / 1024:+.2f}"]) + " |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    lines.append("| **geomean** | | | | | " + " | ".join(f"**{geomean(ratios[s]):.3f}**" for s in ratios) + " | | |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -161,6 +221,8 @@ def main():
     ap.add_argument("--callgrind", action="store_true", help="also count instructions (callgrind)")
     ap.add_argument("--callgrind-scale", type=float, default=0.2)
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--rss", action="store_true", help="also compare peak RSS on pyperformance's scripts")
+    ap.add_argument("--rss-only", default="", help="comma-separated pyperformance scripts for --rss (default: all)")
     ap.add_argument("--build-dir", default=os.environ.get("POOL_BUILD_DIR", str(ROOT / "build")))
     ns = ap.parse_args()
     so = build(pathlib.Path(ns.build_dir).resolve())
@@ -183,6 +245,11 @@ def main():
         pairs = pair_counts(so)
         print("\nInstructions per PyObject_Malloc + PyObject_Free pair (32 B, loop included): " +
               ", ".join(f"{s} {v:.1f}" if isinstance(v, float) else f"{s}: {v}" for s, v in pairs.items()))
+    if ns.rss:
+        scripts = [b for b in BENCHMARKS if not ns.rss_only or b in ns.rss_only.split(",")]
+        print(f"\nPeak RSS (VmHWM) of pyperformance scripts, one loop count for every set-up (about 50 ms a value "
+              f"under pymalloc, 3 values after a warm-up), median of {ns.rounds} interleaved rounds:\n")
+        print(rss_table(so, scripts, ns.rounds))
 
 
 if __name__ == "__main__":
