@@ -134,7 +134,7 @@ size_t pa_heap_check(pa_heap_t *h) {
     const pa_segment_t *sprev = NULL;
     for (const pa_segment_t *s = h->segs; s; sprev = s, s = s->hnext)
         VERIFY(atomic_load_explicit(&s->heap, memory_order_relaxed) == h && s->hprev == sprev, NULL);
-    size_t nempty = 0, empty_bytes = 0;
+    size_t nempty = 0, empty_bytes = 0, carved = 0;
     for (unsigned k = 0; k < PA_SPAN_KINDS; k++) {
         nempty += check_list(h, epoch, &h->empty[k], 2, k, pages, blocks);
         uint64_t newer = UINT64_MAX;   /* newest first */
@@ -142,9 +142,10 @@ size_t pa_heap_check(pa_heap_t *h) {
             VERIFY(pa_span_kind(pg->slices) == k && pg->retired_ms <= newer, pg);
             newer = pg->retired_ms;
             empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
+            carved += k > 0 && PA_CNT_GET(pg->capacity) != 0;
         }
     }
-    VERIFY(nempty == h->nempty && empty_bytes == h->empty_bytes, NULL);
+    VERIFY(nempty == h->nempty && empty_bytes == h->empty_bytes && carved == h->cache_carved, NULL);
     for (unsigned c = 0; c < PA_NCLASSES; c++) {
         VERIFY(pages[c] == PA_CNT_GET(h->class_pages[c]), h->avail[c].first);
         VERIFY(blocks[c] == PA_CNT_GET(h->class_blocks[c]), h->avail[c].first);

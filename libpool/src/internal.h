@@ -207,6 +207,7 @@ typedef struct pa_heap {
     pa_page_list_t full;
     pa_page_list_t empty[PA_SPAN_KINDS]; /* emptied pages by span length, newest first */
     uint32_t nempty;
+    uint32_t cache_carved;          /* cached medium pages that still hold their carved memory */
     uint32_t beat;                  /* slow allocations since the last pa_heap_beat */
     uint64_t beat_ms;               /* when pa_heap_beat last looked */
     size_t empty_bytes;
@@ -477,6 +478,7 @@ PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_make_room(pa_heap_t *h, size_t bytes);
 PA_HIDDEN void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind);
 PA_HIDDEN void pa_heap_trim_miss(pa_heap_t *h, uint64_t now, unsigned kind);
+PA_HIDDEN void pa_heap_purge_cached(pa_heap_t *h, uint64_t now);
 PA_HIDDEN void pa_heap_beat(pa_heap_t *h);
 PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
 PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);

@@ -2,6 +2,7 @@
 ** freed, pool_trim() brings RSS back near where it started, and without
 ** trim the decay purges free pages and cached large mappings once they
 ** have aged. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -136,6 +137,46 @@ static void medium_idle_purged(void) {
     pool_free(q);
 }
 
+/* Medium blocks freed together: the emptied page that is not its class's
+** only one goes to the heap's cache, resident; once it has waited a 32nd
+** of the decay, the heap's next growth (here a large block mapped afresh)
+** purges it in place first; the class's last page stays as it was.  14 KiB
+** blocks (4-slice pages of 18), a class no earlier case used; no large
+** block was freed before, so none is cached. */
+static void medium_cache_purged(void) {
+    enum { NB = 19 };
+    char *b[NB];
+    for (int i = 0; i < NB; i++) {
+        CHECK((b[i] = pool_malloc(14000)) != NULL);
+        memset(b[i], 8, 14000);
+    }
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
+    CHECK_EQ(before.classes[pool_size_class(14000)].pages, 2);
+    struct timespec t0, idle = { 0, 30 * 1000000L };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < NB; i++) pool_free(b[i]);
+    nanosleep(&idle, NULL);
+    slow_allocations();                     /* a steady state: nothing purged */
+    for (int i = 0; i < NB; i++) CHECK(resident_pages(b[i], 14000) >= 3);
+    /* Past the decay (a stalled machine) the cache would have given the
+    ** page back to its segment instead, resident until a purge pass. */
+    bool cached = ms_since(&t0) < 45;
+    void *big = pool_malloc(512 * 1024);
+    CHECK(big != NULL);
+    CHECK(pool_stats(&after) == 0);
+    if (cached) {
+        CHECK(after.madvise_calls > before.madvise_calls);
+        for (int i = 0; i < NB - 1; i++) CHECK_EQ(resident_pages(b[i], 14000), 0);
+    }
+    CHECK(resident_pages(b[NB - 1], 14000) >= 3);                           /* the only page: kept */
+    CHECK_EQ(after.classes[pool_size_class(14000)].pages, 1);
+    pool_free(big);
+    char *q = pool_malloc(14000);
+    CHECK(q == b[NB - 1]);
+    pool_free(q);
+}
+
 /* A buffer grown by realloc through the medium classes: each move sheds
 ** the emptied page of the class it leaves, and the next class takes it, so
 ** the chain holds a page or two of each span length, not one per class
@@ -171,6 +212,7 @@ int main(void) {
     trim_on_miss();
     medium_reuse();
     medium_idle_purged();
+    medium_cache_purged();
     realloc_chain();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
