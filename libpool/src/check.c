@@ -142,7 +142,7 @@ size_t pa_heap_check(pa_heap_t *h) {
             VERIFY(pa_span_kind(pg->slices) == k && pg->retired_ms <= newer, pg);
             newer = pg->retired_ms;
             empty_bytes += (size_t)pg->slices * PA_SLICE_SIZE;
-            carved += k > 0 && PA_CNT_GET(pg->capacity) != 0;
+            carved += pa_page_carved_medium(pg);
         }
     }
     VERIFY(nempty == h->nempty && empty_bytes == h->empty_bytes && carved == h->cache_carved, NULL);

@@ -472,6 +472,12 @@ PA_INLINE bool pa_page_sole(const pa_heap_t *h, const pa_page_t *pg) {
     return !pg->in_full && h->avail[pg->cls].first == pg && !pg->next;
 }
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
+/* A page of a medium span length (4 or 16 slices) that still holds the
+** memory of the blocks it carved: in a heap's cache, what cache_carved
+** counts and pa_heap_purge_cached gives back. */
+PA_INLINE bool pa_page_carved_medium(const pa_page_t *pg) {
+    return pg->slices > 1 && PA_CNT_GET(pg->capacity) != 0;
+}
 PA_HIDDEN void pa_page_shed(pa_heap_t *h, pa_page_t *pg);
 PA_HIDDEN pa_page_t *pa_heap_take_empty(pa_heap_t *h, unsigned cls, unsigned slices);
 PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);

@@ -230,7 +230,7 @@ static void page_cache(pa_heap_t *h, pa_page_t *pg, uint64_t now) {
     PA_CNT_ADD(h->class_pages[pg->cls], -1);
     PA_CNT_ADD(h->class_blocks[pg->cls], -(int64_t)pg->reserved);
     pg->retired_ms = now;
-    if (pg->slices > 1 && PA_CNT_GET(pg->capacity) != 0) h->cache_carved++;
+    if (pa_page_carved_medium(pg)) h->cache_carved++;
     __atomic_store_n(&pg->cached, 1, __ATOMIC_RELAXED);
     pa_list_push(&h->empty[pa_span_kind(pg->slices)], pg);
     h->nempty++;
@@ -304,7 +304,7 @@ static void empty_remove(pa_heap_t *h, pa_page_t *pg) {
     PA_ASSERT(PA_CNT_GET(pg->used) == 0 && !pg->in_full);
     pa_list_remove(&h->empty[pa_span_kind(pg->slices)], pg);
     __atomic_store_n(&pg->cached, 0, __ATOMIC_RELAXED);
-    if (pg->slices > 1 && PA_CNT_GET(pg->capacity) != 0) h->cache_carved--;
+    if (pa_page_carved_medium(pg)) h->cache_carved--;
     h->nempty--;
     h->empty_bytes -= (size_t)pg->slices * PA_SLICE_SIZE;
 }
@@ -406,16 +406,16 @@ static void page_purge_in_place(pa_page_t *pg) {
 ** purge 3 ms after every free).  Nothing to do unless such a page is
 ** cached (cache_carved). */
 void pa_heap_purge_cached(pa_heap_t *h, uint64_t now) {
+    int saved = errno;
     for (unsigned k = 1; k < PA_SPAN_KINDS && h->cache_carved; k++) {
         for (pa_page_t *pg = h->empty[k].last; pg && h->cache_carved; pg = pg->prev) {
             if (now - pg->retired_ms < medium_wait_ms()) break;
-            if (PA_CNT_GET(pg->capacity) == 0) continue;
-            int saved = errno;
+            if (!pa_page_carved_medium(pg)) continue;
             page_purge_in_place(pg);
-            errno = saved;
             h->cache_carved--;
         }
     }
+    errno = saved;
 }
 
 /* Every PA_BEAT_CALLS slow allocations, at most once per half decay: a
