@@ -186,22 +186,20 @@ def rss_table(so, names, rounds):
             sys.exit(f"ceiling: {name} under pymalloc: {cal}")
         loops = max(1, round(50_000 / cal["us"]))
         runs[name] = (loops, [*cmd, "3", "0.01", *args, "--loops", str(loops)])
-    rss = {(n, s): [] for n in names for s in SETUPS}
-    for r in range(rounds):
-        for name in names:
-            for k in range(len(SETUPS)):
-                s = SETUPS[(r + k) % len(SETUPS)]
-                pre, env = setups(so)[s]
-                line = pyperf_line([*pre, *runs[name][1]], env)
-                if isinstance(line, str):
-                    sys.exit(f"ceiling: {name} under {s}: {line}")
-                rss[name, s].append(line[RSS])
+    # A case's samples are its runs' peak RSS, one a round, in run_cases' rotated order.
+    cases = [Case(name, {s: {"argv": [*pre, *runs[name][1]], "env": env} for s, (pre, env) in setups(so).items()},
+                  seconds_key=RSS) for name in names]
+    run_cases(cases, rounds, lambda: None)
+    for c in cases:
+        if c.errors:
+            sys.exit(f"ceiling: {c.name}: {c.errors[0]}")
     head = ["benchmark", "loops", *[f"{s} MiB" for s in SETUPS], "pool / pymalloc", "ideal / pymalloc",
             "ideal - pymalloc MiB", "pool - ideal MiB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {"pool": [], "ideal": []}
-    for name in names:
-        med = {s: median(rss[name, s]) for s in SETUPS}
+    for c in cases:
+        name = c.name
+        med = {s: median(c.samples[s]) for s in SETUPS}
         for s in ratios:
             ratios[s].append(med[s] / med["pymalloc"])
         lines.append("| " + " | ".join([name, str(runs[name][0]), *[f"{med[s] / 1024:.2f}" for s in SETUPS],
