@@ -277,6 +277,7 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
         if (h->cache_carved) pa_heap_purge_cached(h, now);
         pg = pa_span_alloc(h, pa_class_slices(cls));
         if (!pg) return NULL;
+        pa_large_cache_on_growth();
         pa_page_init(pg, cls);
         pg->debug = h->debug;
     }

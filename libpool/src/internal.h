@@ -291,6 +291,12 @@ typedef struct pa_global {
 } pa_global_t;
 
 extern PA_HIDDEN pa_global_t pa_g;
+
+/* How long memory kept for reuse (an emptied medium page, a cached large
+** mapping) must have idled before a growing heap gives it up: a 32nd of
+** the decay (3 ms by default).  A loop that reuses it faster keeps it
+** resident; a buffer used once gives its memory back. */
+PA_INLINE uint64_t pa_idle_wait_ms(void) { return pa_g.decay_ms / 32; }
 /* The segment map: 2 bytes per 4 MiB of the 47-bit address space.  It is
 ** 64 MiB of zero-initialised .bss: only the pages that cover our segments
 ** are ever touched, and it exists before the first call into libpool. */
@@ -455,6 +461,7 @@ PA_HIDDEN void pa_segment_unlock(pa_segment_t *s);
 PA_HIDDEN void pa_segments_lock_all(void);
 PA_HIDDEN void pa_segments_unlock_all(bool child);
 PA_HIDDEN bool pa_large_cache_waiting(void);
+PA_HIDDEN void pa_large_cache_on_growth(void);
 PA_HIDDEN bool pa_commit_ok(size_t bytes);
 
 /* ---- pages (page.c) ---- */

@@ -263,11 +263,6 @@ void pa_page_shed(pa_heap_t *h, pa_page_t *pg) {
     page_cache(h, pg, pg->retired_ms);
 }
 
-/* How long an emptied medium page keeps its memory for reuse: a 32nd of
-** the decay (3 ms by default).  A loop that cycles medium blocks faster
-** reuses its pages resident; a buffer used once gives its memory back. */
-static uint64_t medium_wait_ms(void) { return pa_g.decay_ms / 32; }
-
 /* Whether pg, the first page of its class, is a medium class's only page,
 ** kept in place empty (stamped retired_ms when it emptied). */
 static bool medium_kept_empty(const pa_page_t *pg) {
@@ -295,7 +290,7 @@ static void cache_medium(pa_heap_t *h, unsigned cls) {
         pa_page_t *pg = h->avail[c].first;
         if (c == cls || !medium_kept_empty(pg)) continue;
         if (!now) now = pa_clock_ms();
-        if (now - pg->retired_ms >= medium_wait_ms()) page_cache(h, pg, now);
+        if (now - pg->retired_ms >= pa_idle_wait_ms()) page_cache(h, pg, now);
     }
 }
 
@@ -393,7 +388,7 @@ static void page_purge_in_place(pa_page_t *pg) {
 
 /* The heap is about to grow (a span of its segments, a fresh large
 ** mapping): first the cached pages of the medium span lengths that have
-** waited medium_wait_ms keep their spans but give their memory back
+** waited pa_idle_wait_ms keep their spans but give their memory back
 ** (purged in place), oldest first.  The cache keeps pages resident for the
 ** decay so that a batch freed and taken again does not fault its memory
 ** back; but the medium pages a program frees are mostly buffers used once
@@ -409,7 +404,7 @@ void pa_heap_purge_cached(pa_heap_t *h, uint64_t now) {
     int saved = errno;
     for (unsigned k = 1; k < PA_SPAN_KINDS && h->cache_carved; k++) {
         for (pa_page_t *pg = h->empty[k].last; pg && h->cache_carved; pg = pg->prev) {
-            if (now - pg->retired_ms < medium_wait_ms()) break;
+            if (now - pg->retired_ms < pa_idle_wait_ms()) break;
             if (!pa_page_carved_medium(pg)) continue;
             page_purge_in_place(pg);
             h->cache_carved--;

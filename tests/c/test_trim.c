@@ -207,6 +207,62 @@ static void realloc_chain(void) {
     pool_free(p);
 }
 
+/* n bytes of 256-byte blocks, written; *count gets how many. */
+static void **small_blocks(size_t n, size_t *count) {
+    *count = n / 256;
+    void **ps = malloc(*count * sizeof *ps);
+    CHECK(ps != NULL);
+    for (size_t i = 0; i < *count; i++) {
+        CHECK((ps[i] = pool_malloc(256)) != NULL);
+        memset(ps[i], 2, 256);
+    }
+    return ps;
+}
+
+static void free_blocks(void **ps, size_t count) {
+    for (size_t i = 0; i < count; i++) pool_free(ps[i]);
+    free(ps);
+}
+
+/* A freed large block's mapping waits, resident, for the next large
+** request; the process's growth past the most it ever held unmaps it once
+** it has waited a 32nd of the decay (here 1 ms), but growth below that
+** mark does not.  The pages of the small blocks freed first come back
+** below the mark: the mapping is reused with its pages (the first 63 of
+** 256 checked).  Then 24 MiB of small blocks, more than the process held
+** before: the mapping goes, and the next 1 MiB request maps fresh pages. */
+static void large_cache_at_peak(void) {
+    enum { BIG = 1 << 20 };
+    size_t n;
+    void **ps = small_blocks(8 << 20, &n);
+    free_blocks(ps, n);
+    char *big = pool_malloc(BIG);
+    CHECK(big != NULL);
+    memset(big, 4, BIG);
+    struct timespec t0, wait = { 0, 5 * 1000000L };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pool_free(big);
+    nanosleep(&wait, NULL);
+    ps = small_blocks(4 << 20, &n);
+    char *again = pool_malloc(BIG);
+    CHECK(again != NULL);
+    if (ms_since(&t0) < 40) CHECK(resident_pages(again, 63 * 4096) >= 63);    /* else the decay took it */
+    pool_free(again);
+    free_blocks(ps, n);
+    pool_stats_t before, after;
+    CHECK(pool_stats(&before) == 0);
+    nanosleep(&wait, NULL);
+    ps = small_blocks(24 << 20, &n);
+    CHECK(pool_stats(&after) == 0);
+    CHECK(after.munmap_calls > before.munmap_calls);
+    char *fresh = pool_malloc(BIG);
+    CHECK(fresh != NULL);
+    CHECK_EQ(resident_pages(fresh + 4096, 62 * 4096), 0);       /* past the header's page */
+    for (size_t i = 0; i < 63 * 4096; i += 4096) CHECK(fresh[i] == 0);
+    pool_free(fresh);
+    free_blocks(ps, n);
+}
+
 int main(void) {
     setenv("POOL_DECAY_MS", "50", 1);
     trim_on_miss();
@@ -214,6 +270,7 @@ int main(void) {
     medium_idle_purged();
     medium_cache_purged();
     realloc_chain();
+    large_cache_at_peak();
     /* A program that frees large blocks and then only allocates small
     ** ones: the cached mappings go back once they have aged, at the next
     ** page a heap takes, with no large free, span free or trim to prompt
