@@ -274,7 +274,7 @@ pa_page_t *pa_heap_acquire_page(pa_heap_t *h, unsigned cls) {
     pa_heap_make_room(h, (size_t)pa_class_slices(cls) * PA_SLICE_SIZE);
     pg = orphan_take(h, cls);
     if (!pg) {
-        if (h->cache_carved) pa_heap_purge_cached(h, now);
+        pa_heap_purge_idle(h, now);
         pg = pa_span_alloc(h, pa_class_slices(cls));
         if (!pg) return NULL;
         pa_large_cache_on_growth();

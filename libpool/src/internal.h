@@ -481,7 +481,7 @@ PA_INLINE bool pa_page_sole(const pa_heap_t *h, const pa_page_t *pg) {
 PA_HIDDEN void pa_page_release(pa_heap_t *h, pa_page_t *pg);
 /* A page of a medium span length (4 or 16 slices) that still holds the
 ** memory of the blocks it carved: in a heap's cache, what cache_carved
-** counts and pa_heap_purge_cached gives back. */
+** counts and pa_heap_purge_idle gives back. */
 PA_INLINE bool pa_page_carved_medium(const pa_page_t *pg) {
     return pg->slices > 1 && PA_CNT_GET(pg->capacity) != 0;
 }
@@ -491,7 +491,7 @@ PA_HIDDEN void pa_heap_drop_empty(pa_heap_t *h);
 PA_HIDDEN void pa_heap_make_room(pa_heap_t *h, size_t bytes);
 PA_HIDDEN void pa_heap_trim_empty(pa_heap_t *h, uint64_t now, unsigned keep_kind);
 PA_HIDDEN void pa_heap_trim_miss(pa_heap_t *h, uint64_t now, unsigned kind);
-PA_HIDDEN void pa_heap_purge_cached(pa_heap_t *h, uint64_t now);
+PA_HIDDEN void pa_heap_purge_idle(pa_heap_t *h, uint64_t now);
 PA_HIDDEN void pa_heap_beat(pa_heap_t *h);
 PA_HIDDEN void pa_heap_drain_delayed(pa_heap_t *h);
 PA_HIDDEN void pa_heap_quiesce(pa_heap_t *h);

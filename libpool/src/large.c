@@ -258,7 +258,7 @@ void *pa_large_alloc(pa_heap_t *h, size_t n, size_t align) {
     if (lg) {
         probe.reused = 1;
     } else {
-        if (h->cache_carved) pa_heap_purge_cached(h, pa_clock_ms());
+        pa_heap_purge_idle(h, pa_clock_ms());
         if (!(lg = pa_os_map(map, align > PA_SEG_SIZE ? align : PA_SEG_SIZE))) return NULL;
         large_mapped((int64_t)map);
         on_growth(false);
