@@ -297,6 +297,7 @@ extern PA_HIDDEN pa_global_t pa_g;
 ** the decay (3 ms by default).  A loop that reuses it faster keeps it
 ** resident; a buffer used once gives its memory back. */
 PA_INLINE uint64_t pa_idle_wait_ms(void) { return pa_g.decay_ms / 32; }
+
 /* The segment map: 2 bytes per 4 MiB of the 47-bit address space.  It is
 ** 64 MiB of zero-initialised .bss: only the pages that cover our segments
 ** are ever touched, and it exists before the first call into libpool. */

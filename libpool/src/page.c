@@ -400,20 +400,20 @@ static void purge_kept_medium(pa_heap_t *h, uint64_t now, uint64_t wait) {
 ** mapping): first the cached pages of the medium span lengths that have
 ** waited pa_idle_wait_ms keep their spans but give their memory back
 ** (purged in place), oldest first, and so do the medium classes' only
-** pages kept in place empty as long (their classes used once, as a Python
-** interpreter's start-up uses a dozen: 0.1-0.3 MiB of the peak RSS of
-** 8 pyperformance scripts of 10, 2026-12-06).  The cache keeps pages resident for the
-** decay so that a batch freed and taken again does not fault its memory
-** back; but the medium pages a program frees are mostly buffers used once
-** or once a round (a Python interpreter's compile and I/O buffers, a
-** regex's state), which no span of another length can reuse, and a
-** program's peak comes while it grows: regex_v8 under POOLALLOC=1 held
-** 1 MiB in three cached pages at its peak (2026-12-06).  Only on growth,
-** not on a timer: a loop in a steady state keeps its pages resident
-** (xml_etree: 9% more page faults this way, 2.4 times as many with a
-** purge 3 ms after every free).  The cache's part runs only if such a
-** page is cached (cache_carved); the only pages cost a look at each
-** class's first page. */
+** pages kept in place empty as long.  The cache keeps pages resident for
+** the decay so that a batch freed and taken again does not fault its
+** memory back; but the medium pages a program frees are mostly buffers
+** used once or once a round (a Python interpreter's compile and I/O
+** buffers, a regex's state), which no span of another length can reuse,
+** and a program's peak comes while it grows: regex_v8 under POOLALLOC=1
+** held 1 MiB in three cached pages at its peak, and a Python start-up
+** uses a dozen medium classes once (the only pages: 0.1-0.3 MiB of the
+** peak RSS of 8 pyperformance scripts of 10; 2026-12-06).  Only on
+** growth, not on a timer: a loop in a steady state keeps its pages
+** resident (xml_etree: 9% more page faults this way, 2.4 times as many
+** with a purge 3 ms after every free).  Cost: a look at each class's first
+** page, and a walk of the cache only if a carved medium page is in it
+** (cache_carved). */
 void pa_heap_purge_idle(pa_heap_t *h, uint64_t now) {
     int saved = errno;
     purge_kept_medium(h, now, pa_idle_wait_ms());
