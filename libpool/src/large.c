@@ -133,7 +133,7 @@ static int64_t held_now(void) {
 ** not fault its pages back in, and a program whose buffers come back
 ** reuses them, but one that goes on to build something else held them at
 ** its peak beside the new memory (xml_etree and json_dumps under
-** POOLALLOC=1: 0.5-0.9 MiB of their peak RSS, 2026-12-06).  Only at a new
+** POOLALLOC=1: 0.3-0.8 MiB of their peak RSS, 2026-12-06).  Only at a new
 ** peak, which is what a peak RSS counts: a program that repeats its work
 ** stays under the peak of its first round and keeps its buffers (unmapping
 ** them at every growth instead cost xml_etree 37% more page faults).
