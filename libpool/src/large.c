@@ -106,15 +106,20 @@ static size_t lcache_drop(unsigned i) {
     return size;
 }
 
+/* Release the entries that have waited `age` ms or more; the bytes
+** released.  Lock held. */
+static size_t lcache_release(uint64_t now, uint64_t age) {
+    size_t released = 0;
+    for (unsigned i = lcache_n; i-- > 0;)
+        if (now - lcache[i].since >= age) released += lcache_drop(i);
+    return released;
+}
+
 /* Release the entries older than the decay (all of them with `all`);
 ** the bytes released. */
 size_t pa_large_cache_purge(bool all) {
     if (!lcache_n) return 0;
-    uint64_t now = pa_clock_ms();
-    size_t released = 0;
-    for (unsigned i = lcache_n; i-- > 0;)
-        if (all || now - lcache[i].since >= pa_g.decay_ms) released += lcache_drop(i);
-    return released;
+    return lcache_release(pa_clock_ms(), all ? 0 : pa_g.decay_ms);
 }
 
 /* What the process holds resident, as libpool counts it: committed spans
@@ -146,8 +151,7 @@ static void on_growth(bool locked) {
         uint64_t now = pa_clock_ms();
         if (now - oldest >= pa_idle_wait_ms()) {
             if (!locked) pa_lock();
-            for (unsigned i = lcache_n; i-- > 0;)
-                if (now - lcache[i].since >= pa_idle_wait_ms()) lcache_drop(i);
+            lcache_release(now, pa_idle_wait_ms());
             if (!locked) pa_unlock();
             held = held_now();
         }

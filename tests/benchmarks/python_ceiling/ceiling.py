@@ -176,18 +176,19 @@ def rss_table(so, names, rounds):
     where = benchmark_dir()
     if where is None:
         sys.exit("ceiling: --rss needs pyperformance and pyperf (pip install 'poolalloc[pyperformance]')")
+    sets = setups(so)
     runs = {}
     for name in names:
         folder, args = BENCHMARKS[name]
         cmd = ["-m", "poolalloc.bench.pyperf_run", os.path.join(where, folder, "run_benchmark.py")]
-        pre, env = setups(so)["pymalloc"]
+        pre, env = sets["pymalloc"]
         cal = pyperf_line([*pre, *cmd, "1", "0.05", *args], env)
         if isinstance(cal, str):
             sys.exit(f"ceiling: {name} under pymalloc: {cal}")
         loops = max(1, round(50_000 / cal["us"]))
         runs[name] = (loops, [*cmd, "3", "0.01", *args, "--loops", str(loops)])
     # A case's samples are its runs' peak RSS, one a round, in run_cases' rotated order.
-    cases = [Case(name, {s: {"argv": [*pre, *runs[name][1]], "env": env} for s, (pre, env) in setups(so).items()},
+    cases = [Case(name, {s: {"argv": [*pre, *runs[name][1]], "env": env} for s, (pre, env) in sets.items()},
                   seconds_key=RSS) for name in names]
     run_cases(cases, rounds, lambda: None)
     for c in cases:
@@ -206,7 +207,6 @@ def rss_table(so, names, rounds):
                                         f"{ratios['pool'][-1]:.3f}", f"{ratios['ideal'][-1]:.3f}",
                                         f"{(med['ideal'] - med['pymalloc']) / 1024:+.2f}",
                                         f"{(med['pool'] - med['ideal']) / 1024:+.2f}"]) + " |")
-        print(lines[-1], file=sys.stderr, flush=True)
     lines.append("| **geomean** | | | | | " + " | ".join(f"**{geomean(ratios[s]):.3f}**" for s in ratios) + " | | |")
     return "\n".join(lines)
 
